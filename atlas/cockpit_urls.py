@@ -1,0 +1,9 @@
+from django.urls import path
+
+from atlas import views
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="dashboard"),
+    path("settings/api-keys/", views.ApiKeyListView.as_view(), name="api-keys"),
+    path("settings/api-keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+]

@@ -1,0 +1,89 @@
+"""Run Atlas for a person at a keyboard: migrate, demo data once, web server and jobs together."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from atlas.models import ApiKey, Merchant
+from atlas.services import api_key_create, api_key_revoke, merchant_create
+
+DEMO_EMAIL = "demo@atlas.test"
+DEMO_PASSWORD = "atlas-demo-password"
+RUN_KEY_NAME = "make run (demo)"
+
+
+class Command(BaseCommand):
+    help = "Migrate, load demo data on first run, then run the web server and the django-q2 cluster together."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+        parser.add_argument("--no-jobs", action="store_true", help="Do not start the django-q2 cluster.")
+
+    def handle(self, *args, host, port, no_jobs, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        merchant = self._demo_merchant()
+        secret = self._fresh_demo_key(merchant)
+
+        python = sys.executable
+        processes = [
+            subprocess.Popen([python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]),
+        ]
+        if not no_jobs:
+            processes.append(subprocess.Popen([python, "manage.py", "qcluster"]))
+
+        url = f"http://{host}:{port}/"
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Atlas is running."))
+        self.stdout.write(f"  Cockpit:  {url}")
+        self.stdout.write(f"  Login:    {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        self.stdout.write(f"  API key:  {secret}")
+        self.stdout.write(f"  API docs: {url}api/v1/schema/")
+        self.stdout.write(f"  Try:      curl -H 'Authorization: Bearer {secret}' {url}api/v1/merchant")
+        self.stdout.write("Press Ctrl-C to stop.\n")
+        self.stdout.flush()
+
+        def stop(*_):
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop()
+            for process in processes:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    def _demo_merchant(self) -> Merchant:
+        """The first run loads the demo (``seed_demo`` when available); later runs keep the data."""
+        merchant = Merchant.objects.filter(memberships__user__username=DEMO_EMAIL).first()
+        if merchant is not None:
+            return merchant
+        if "seed_demo" in get_commands():
+            self.stdout.write("First run: loading demo data (seed_demo)…")
+            call_command("seed_demo", email=DEMO_EMAIL, password=DEMO_PASSWORD)
+            return Merchant.objects.get(memberships__user__username=DEMO_EMAIL)
+        merchant, _, _ = merchant_create(name="Demo Merchant", email=DEMO_EMAIL, password=DEMO_PASSWORD)
+        return merchant
+
+    @transaction.atomic
+    def _fresh_demo_key(self, merchant: Merchant) -> str:
+        """Keys are stored hashed, so each start replaces the run's demo key with a new one it can print."""
+        for key in ApiKey.objects.active().filter(merchant=merchant, name=RUN_KEY_NAME):
+            api_key_revoke(key=key)
+        _, secret = api_key_create(merchant=merchant, name=RUN_KEY_NAME)
+        return secret

@@ -1,0 +1,142 @@
+"""Tenancy: merchants, their staff, and their API keys.
+
+Every other record in Atlas belongs to exactly one merchant.
+"""
+
+import hashlib
+import secrets
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone")
+
+
+class Merchant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    # Billing settings (SPEC §8 /merchant).
+    billing_day = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(28)],
+        help_text="Day of the month periods start on (1-28); a merchant closing on the 25th sets 26.",
+    )
+    invoice_grace_hours = models.PositiveIntegerField(
+        default=0, help_text="Hours an issued invoice stays in draft, refreshed with late events."
+    )
+    invoice_prefix = models.CharField(
+        max_length=20,
+        default="INV",
+        validators=[RegexValidator(r"^[A-Z0-9][A-Z0-9_-]*$", "Use capital letters, digits, '-' and '_'.")],
+    )
+    default_tax_rate = models.DecimalField(
+        max_digits=7,
+        decimal_places=6,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="A fraction: 0.2 is 20%.",
+    )
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    payment_terms_days = models.PositiveSmallIntegerField(default=30)
+
+    # Company details printed on invoices.
+    company_name = models.CharField(max_length=200, blank=True)
+    company_address = models.TextField(blank=True)
+    company_email = models.EmailField(blank=True)
+    company_tax_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(billing_day__gte=1, billing_day__lte=28), name="merchant_billing_day_1_28"
+            ),
+            models.CheckConstraint(
+                condition=Q(default_tax_rate__gte=0, default_tax_rate__lte=1), name="merchant_tax_rate_fraction"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """An Atlas user's seat in one merchant."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["merchant", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.merchant} ({self.role})"
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A bearer token of one merchant.
+
+    The secret is shown once at creation and stored only as a SHA-256 digest: the
+    secret is 32 random bytes, so a fast hash is as strong as a slow one here and
+    keeps authentication to a single indexed lookup.
+    """
+
+    PREFIX = "atlas_"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The first characters of the key, shown to identify it.")
+    hashed_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,52 @@
+"""Root URLs: the cockpit at /, the Django admin, and the REST API under /api/v1/.
+
+Each app contributes ``<app>/api.py`` (REST routes, listed in ``API_MODULES``)
+and ``<app>/urls.py`` (cockpit pages, listed in ``COCKPIT_MODULES``; they all
+share the ``cockpit`` namespace).
+"""
+
+from importlib import import_module
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.defaults import page_not_found, server_error
+
+from atlas.api import exceptions
+
+API_MODULES = [
+    "atlas.api.urls",
+    "catalog.api",
+    "customers.api",
+    "metering.api",
+    "metering.api_users",
+    "billing.api_subscriptions",
+    "billing.api_usage",
+    "billing.api",
+]
+COCKPIT_MODULES = ["atlas.cockpit_urls"]
+
+
+def _patterns(modules: list[str]) -> list:
+    return [pattern for module in modules for pattern in import_module(module).urlpatterns]
+
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(_patterns(API_MODULES))),
+    path("", include((_patterns(COCKPIT_MODULES), "cockpit"))),
+]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return exceptions.api_not_found(request, exception)
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return exceptions.api_server_error(request)
+    return server_error(request)

@@ -1,0 +1,3 @@
+"""REST routes (filled in by its capability)."""
+
+urlpatterns: list = []
