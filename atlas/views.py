@@ -4,9 +4,9 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView, View
 
-from atlas.forms import ApiKeyForm
-from atlas.models import ApiKey
-from atlas.services import api_key_create, api_key_revoke
+from atlas.forms import ApiKeyForm, MerchantSettingsForm
+from atlas.models import ApiKey, Merchant
+from atlas.services import api_key_create, api_key_revoke, merchant_update
 from atlas.tenancy import MerchantPageMixin
 
 
@@ -46,3 +46,22 @@ class HomeView(MerchantPageMixin, TemplateView):
         context["active_keys"] = self.scoped(ApiKey).active().count()
         context["members"] = self.request.merchant.memberships.select_related("user")
         return context
+
+
+class SettingsView(MerchantPageMixin, TemplateView):
+    """Merchant settings: billing day, grace hours, invoice prefix, tax rate, company details."""
+
+    template_name = "atlas/settings.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["form"] = kwargs.get("form") or MerchantSettingsForm(instance=self.request.merchant)
+        return context
+
+    def post(self, request):
+        form = MerchantSettingsForm(request.POST, instance=Merchant.objects.get(pk=request.merchant.pk))
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        merchant_update(merchant=request.merchant, **{name: form.cleaned_data[name] for name in form.changed_data})
+        messages.success(request, "Settings saved.")
+        return redirect("cockpit:settings")

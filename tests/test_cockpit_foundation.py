@@ -33,7 +33,7 @@ def test_the_login_page_answers(client):
 
 def test_every_cockpit_page_needs_login(client, tenant):
     urls = list(cockpit_urls())
-    assert "/" in urls and "/settings/api-keys/" in urls
+    assert {"/", "/settings/", "/settings/api-keys/"} <= set(urls)
     for url in urls:
         response = client.get(url)
         assert response.status_code == 302, url
@@ -117,3 +117,63 @@ def test_csrf_protection_stays_on_for_pages(tenant):
     client = Client(enforce_csrf_checks=True)
     client.login(username="owner@acme.test", password="correct-horse-battery")
     assert client.post("/settings/api-keys/", {"name": "x"}).status_code == 403
+
+
+def test_settings_page_saves_valid_settings(client, tenant):
+    login(client, tenant)
+    assert client.get("/settings/").status_code == 200
+    data = {
+        "name": "Acme Cloud",
+        "billing_day": "26",
+        "invoice_grace_hours": "48",
+        "invoice_prefix": "ACME",
+        "default_tax_rate": "0.2",
+        "timezone": "Europe/Paris",
+        "payment_terms_days": "14",
+        "company_name": "Acme Cloud SAS",
+        "company_address": "1 rue de Rivoli\nParis",
+        "company_email": "billing@acme.test",
+        "company_tax_id": "FR123",
+    }
+    response = client.post("/settings/", data)
+    assert response.status_code == 302
+    tenant.merchant.refresh_from_db()
+    assert tenant.merchant.billing_day == 26
+    assert tenant.merchant.invoice_grace_hours == 48
+    assert str(tenant.merchant.default_tax_rate) == "0.200000"
+    assert tenant.merchant.timezone == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("billing_day", "31"), ("default_tax_rate", "abc"), ("timezone", "Mars/Base"), ("invoice_prefix", "a b")],
+)
+def test_settings_page_rejects_bad_values_and_changes_nothing(client, tenant, field, value):
+    login(client, tenant)
+    data = {
+        "name": "Acme Cloud",
+        "billing_day": "1",
+        "invoice_grace_hours": "0",
+        "invoice_prefix": "INV",
+        "default_tax_rate": "0",
+        "timezone": "UTC",
+        "payment_terms_days": "30",
+        "company_name": "Changed",
+        field: value,
+    }
+    response = client.post("/settings/", data)
+    assert response.status_code == 400
+    assert response.context["form"].errors[field]
+    tenant.merchant.refresh_from_db()
+    assert tenant.merchant.company_name == "Acme Cloud"
+    assert tenant.merchant.billing_day == 1
+
+
+def test_a_viewer_cannot_change_settings(client, tenant):
+    viewer = get_user_model().objects.create_user(username="v@acme.test", password="viewer-password")
+    Membership.objects.create(user=viewer, merchant=tenant.merchant, role=Membership.Role.VIEWER)
+    client.login(username="v@acme.test", password="viewer-password")
+    assert client.get("/settings/").status_code == 200
+    assert client.post("/settings/", {"name": "Hacked", "billing_day": "2"}).status_code == 403
+    tenant.merchant.refresh_from_db()
+    assert tenant.merchant.name == "Acme Cloud"
