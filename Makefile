@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/atlas
 
 .DEFAULT_GOAL := help
-.PHONY: help run test deps system-deps lint check ci prod bench clean
+.PHONY: help run test deps system-deps browser-deps lint check ci prod bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## List the targets
 run: deps ## Set up and run Atlas: SQLite, demo data on first run, web server + jobs; prints URL, login, API key
 	$(BIN)/python manage.py serve
 
-test: deps ## Run the whole test suite (set DATABASE_URL to run it on PostgreSQL)
+test: deps browser-deps ## Run the whole test suite (set DATABASE_URL to run it on PostgreSQL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 deps: system-deps $(VENV)/.installed ## Create the virtual environment and install dependencies
@@ -39,6 +39,16 @@ system-deps: ## Install the Debian libraries WeasyPrint needs (or say which are 
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
 		else \
 			echo "WeasyPrint (invoice PDFs) needs:$$missing. Run: sudo apt-get install -y $$pkgs"; exit 1; \
+		fi; \
+	fi
+
+browser-deps: ## Install Debian's Chromium for the browser tests (or say how)
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "The browser tests need Debian's Chromium at /usr/bin/chromium. Run: sudo apt-get install -y chromium"; exit 1; \
 		fi; \
 	fi
 
