@@ -138,3 +138,23 @@ def test_the_openapi_schema_is_served(client, db):
     text = response.content.decode()
     assert "openapi: 3" in text or '"openapi": "3' in text
     assert "/api/v1/merchant" in text
+
+
+def test_nested_list_errors_are_keyed_by_index():
+    from atlas.api.exceptions import flatten_errors
+
+    detail = {"charges": {0: {"tiers": {1: {"up_to": ["must ascend"]}}}}, "code": ["taken"]}
+    assert flatten_errors(detail) == {"charges[0].tiers[1].up_to": "must ascend", "code": "taken"}
+    assert flatten_errors({"events": [{}, {"timestamp": ["bad"]}]}) == {"events[1].timestamp": "bad"}
+
+
+def test_routes_answer_with_and_without_a_trailing_slash(tenant):
+    assert tenant.api.get("/api/v1/merchant").status_code == 200
+    from atlas.api.routers import Router
+
+    assert Router().trailing_slash == "/?"
+
+
+def test_the_schema_documents_bearer_authentication(client, db):
+    text = client.get("/api/v1/schema/").content.decode()
+    assert "bearer" in text

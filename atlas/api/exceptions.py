@@ -40,7 +40,10 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, str]:
     if isinstance(detail, dict):
         out: dict[str, str] = {}
         for key, value in detail.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                path = f"{prefix}[{key}]"  # DRF reports list items of nested serializers by index
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             if key == "non_field_errors":
                 path = prefix or "non_field_errors"
             out.update(flatten_errors(value, path))
