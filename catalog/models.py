@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from atlas.fields import money_field, quantity_field
 from atlas.models import Merchant
+from catalog.rating import PricedCharge
 
 code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "Use letters, digits, '_', '-', '.' and ':', starting with a letter or digit."
@@ -146,6 +147,11 @@ class PlanVersion(models.Model):
             models.UniqueConstraint(fields=["plan"], condition=Q(status="draft"), name="plan_one_draft"),
             models.CheckConstraint(condition=Q(base_fee__gte=0), name="plan_version_base_fee_non_negative"),
             models.CheckConstraint(condition=Q(interval_count__gte=1), name="plan_version_interval_count_positive"),
+            models.CheckConstraint(
+                condition=Q(status="draft", published_at__isnull=True)
+                | Q(status="published", published_at__isnull=False),
+                name="plan_version_published_at_iff_published",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -190,10 +196,27 @@ class Charge(models.Model):
             models.CheckConstraint(
                 condition=Q(maximum_amount__isnull=True) | Q(maximum_amount__gte=0), name="charge_maximum_non_negative"
             ),
+            models.CheckConstraint(
+                condition=Q(minimum_amount__isnull=True)
+                | Q(maximum_amount__isnull=True)
+                | Q(minimum_amount__lte=models.F("maximum_amount")),
+                name="charge_minimum_not_above_maximum",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.metric.code} {self.model}"
+
+    def priced(self, currency: str | None = None) -> PricedCharge:
+        """The rating engine's compiled form of this charge (compile once, rate many periods)."""
+        return PricedCharge(
+            model=self.model,
+            params=self.properties,
+            currency=currency or self.plan_version.currency,
+            included_units=self.included_units,
+            minimum_amount=self.minimum_amount,
+            maximum_amount=self.maximum_amount,
+        )
 
 
 class PlanFeature(models.Model):
