@@ -24,7 +24,7 @@ API_MODULES = [
     "billing.api_usage",
     "billing.api",
 ]
-COCKPIT_MODULES = ["atlas.cockpit_urls", "customers.urls"]
+COCKPIT_MODULES = ["atlas.cockpit_urls"]
 
 
 def _patterns(modules: list[str]) -> list:
