@@ -1,0 +1,204 @@
+"""Entitlement checks and current usage at a million events, through the production server.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/atlas_bench .venv/bin/python bench/entitlements.py
+    [--events 1000000] [--small 1000] [--requests 2000] [--keep-db]
+
+Drops and recreates its own database (``DATABASE_URL``'s name + ``_entitlements``) and migrates it. One
+merchant, a published plan (a per-unit charge on ``api_calls``, a hard monthly
+limit on it, and a rolling "per hour" limit) and two subscribed customers: one
+with ``--events`` events in its current period, one with ``--small``. The
+events are loaded with ``COPY`` (spread over the period so far, every hour
+holding some) and the usage buckets are built from them with the same backfill
+a metric change triggers (``metric_state_rebuild``; its time is printed).
+
+Then gunicorn runs with the production settings (``DEBUG=0``,
+``atlas/gunicorn.conf.py``, 2 workers) and one client in this process (standard
+library only) times, for each customer: ``GET /customers/{id}/entitlements/{key}``
+for the monthly limit and the rolling limit, and ``GET /customers/{id}/usage``.
+It prints p50/p99 and the ratio of the big customer's p99 to the small one's.
+Every loop is bounded; the server is stopped and the database dropped at the end.
+"""
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import (
+    DEFAULT_URL,
+    ROOT,
+    Server,
+    drop_database,
+    free_port,
+    load,
+    own_database,
+    percentile,
+    recreate_database,
+    request,
+)  # noqa: E402
+
+
+def load_events(merchant_id: int, customer_id: int, count: int, start: datetime, end: datetime, tag: str) -> None:
+    """COPY ``count`` api_call events spread over ``[start, end)`` (every hour gets its share)."""
+    from django.db import connection
+
+    rng = random.Random(count)
+    span = int((end - start).total_seconds())
+    regions = ("eu", "us", "ap")
+    raw = connection.connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            "COPY metering_event (merchant_id, customer_id, transaction_id, code, timestamp, properties, "
+            "subscription_external_id, received_at) FROM STDIN"
+        ) as copy,
+    ):
+        for n in range(count):
+            timestamp = start + timedelta(seconds=span * n / count + rng.random())
+            copy.write_row((merchant_id, customer_id, f"{tag}-{n}", "api_call", min(timestamp, end),
+                            json.dumps({"region": regions[n % 3]}), "", end))  # fmt: skip
+    raw.commit()
+
+
+def timed(port: int, key: str, path: str, count: int) -> tuple[list[float], bytes]:
+    for _ in range(20):  # warm-up
+        status, body = request(port, "GET", path, key)
+        if status != 200:
+            raise SystemExit(f"GET {path} answered {status}: {body[:300]!r}")
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        status, body = request(port, "GET", path, key)
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            raise SystemExit(f"GET {path} answered {status}")
+    return latencies, body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("bench/entitlements.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+    url = own_database(url, "entitlements")
+    print(load())
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench", "LOG_LEVEL": "ERROR"}
+    os.environ.update({key: env[key] for key in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "LOG_LEVEL")})
+    print(f"database {urlparse(url).path.lstrip('/')}: recreating and migrating")
+    recreate_database(url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks", "-v0"], cwd=ROOT, env=env, check=True
+    )
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atlas.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from atlas.services import merchant_create
+    from billing.subscriptions import subscription_create
+    from catalog import services as catalog
+    from customers.models import Customer
+    from metering.aggregation import aggregate
+    from metering.selectors import current_usage
+    from metering.services import metric_state_rebuild
+
+    now = datetime.now(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    merchant, _, key = merchant_create(name="Bench", email="bench@atlas.test", password="bench-password-1")
+    monthly = catalog.metric_create(merchant=merchant, code="api_calls", name="API calls", event_codes=["api_call"])
+    hourly = catalog.metric_create(merchant=merchant, code="api_calls_hourly", name="API calls per hour",
+                                   event_codes=["api_call"], period="rolling", window_seconds=3600)  # fmt: skip
+    limit = catalog.feature_create(merchant=merchant, key="api_calls_limit", name="API calls", kind="limit",
+                                   metric=monthly)  # fmt: skip
+    rate = catalog.feature_create(merchant=merchant, key="api_rate", name="API rate", kind="limit", metric=hourly)
+    plan = catalog.plan_create(merchant=merchant, code="pro", name="Pro", content={
+        "currency": "USD", "base_fee": Decimal("49.00"),
+        "charges": [{"metric": monthly, "model": "per_unit", "params": {"unit_amount": "0.001"},
+                     "included_units": Decimal("1000"), "minimum_amount": None, "maximum_amount": None,
+                     "timing": "in_arrears"}],
+        "features": [{"feature": limit, "limit": 10_000_000, "enforcement": "hard"},
+                     {"feature": rate, "limit": 1_000_000, "enforcement": "hard"}],
+    })  # fmt: skip
+    catalog.plan_publish(plan=plan)
+    customers = {}
+    for name in ("big", "small"):
+        customer = Customer.objects.create(merchant=merchant, external_id=f"cus_{name}", name=name)
+        Customer.objects.filter(pk=customer.pk).update(created_at=month_start - timedelta(days=1))
+        subscription_create(merchant=merchant, external_id=f"sub_{name}", customer=f"cus_{name}", plan="pro",
+                            start_date=month_start)  # fmt: skip
+        customers[name] = customer
+
+    end = now - timedelta(seconds=30)
+    print(f"loading {args.events:,} + {args.small:,} events with COPY over {month_start:%Y-%m-%d %H:%M} .. now")
+    started = time.perf_counter()
+    load_events(merchant.pk, customers["big"].pk, args.events, month_start, end, "big")
+    load_events(merchant.pk, customers["small"].pk, args.small, month_start, end, "small")
+    print(f"  {time.perf_counter() - started:.1f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    for metric in (monthly, hourly):
+        started = time.perf_counter()
+        metric_state_rebuild(metric=metric, force=True)
+        print(f"  state backfill of {metric.code}: {time.perf_counter() - started:.1f} s")
+    for metric in (monthly, hourly):  # the fast path answers what the raw events say
+        for customer in customers.values():
+            window = {"start": month_start, "end": month_start + timedelta(days=40)}
+            assert current_usage(metric=metric, customer_id=customer.pk, **window) == aggregate(
+                metric=metric, customer_id=customer.pk, **window
+            ), metric.code
+    connection.close()
+
+    port = free_port()
+    server = Server(env, port)
+    results: dict[str, dict[str, list[float]]] = {}
+    try:
+        server.wait_ready(key)
+        latencies, _ = timed(port, key, "/api/v1/merchant", args.requests)
+        print(f"  floor: GET /merchant (authentication only)  p50 {percentile(latencies, 0.5) * 1000:6.2f} ms"
+              f"  p99 {percentile(latencies, 0.99) * 1000:6.2f} ms")  # fmt: skip
+        for name in ("small", "big"):
+            results[name] = {}
+            for label, path in [
+                ("entitlement (monthly limit)", f"/api/v1/customers/cus_{name}/entitlements/api_calls_limit"),
+                ("entitlement (rolling hour)", f"/api/v1/customers/cus_{name}/entitlements/api_rate"),
+                ("usage", f"/api/v1/customers/cus_{name}/usage"),
+            ]:
+                latencies, body = timed(port, key, path, args.requests)
+                results[name][label] = latencies
+                sample = json.loads(body)
+                shown = (
+                    sample.get("usage") if "usage" in sample else sample["subscriptions"][0]["charges"][0]["quantity"]
+                )
+                print(f"  {name:5} {label:28} usage {shown:>9}  p50 {percentile(latencies, 0.5) * 1000:6.2f} ms"
+                      f"  p99 {percentile(latencies, 0.99) * 1000:6.2f} ms")  # fmt: skip
+    finally:
+        server.stop()
+    print(load())
+    print()
+    for label in results["big"]:
+        big, small = percentile(results["big"][label], 0.99), percentile(results["small"][label], 0.99)
+        print(f"RESULT {label}: p99 {big * 1000:.2f} ms at {args.events:,} events (target < 10 ms), "
+              f"{big / small:.2f}x the p99 at {args.small:,} events ({small * 1000:.2f} ms; target < 2x)")  # fmt: skip
+    if not args.keep_db:
+        drop_database(url)
+
+
+if __name__ == "__main__":
+    main()
