@@ -1,0 +1,8 @@
+from django.urls import path
+
+from customers import views
+
+urlpatterns = [
+    path("customers/", views.CustomerListView.as_view(), name="customers"),
+    path("customers/import/", views.CustomerImportView.as_view(), name="customer-import"),
+]

@@ -1,0 +1,128 @@
+"""Field rules for a customer, shared by the API serializers and the CSV import.
+
+Plain functions, no database: each takes a raw wire value, returns the normalised value, or raises
+``ValueError`` with the reason a merchant reads next to the field name. The CSV import calls them for
+50,000 rows, so they stay cheap (no serializer machinery per row).
+"""
+
+from datetime import date
+from decimal import Decimal
+from functools import cache
+
+from babel import Locale
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+
+from atlas.money import is_currency, parse_decimal
+
+MAX_LENGTHS = {
+    "external_id": 255,
+    "name": 255,
+    "address_line1": 255,
+    "address_line2": 255,
+    "city": 100,
+    "state": 100,
+    "postal_code": 20,
+}
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", ""})
+# CLDR territory codes that are not countries.
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
+
+
+@cache
+def _countries() -> frozenset[str]:
+    return frozenset(
+        code for code in Locale("en").territories if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+    )
+
+
+def text(value, field: str, *, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    value = value.strip()
+    if required and not value:
+        raise ValueError("is required")
+    limit = MAX_LENGTHS.get(field)
+    if limit and len(value) > limit:
+        raise ValueError(f"must be at most {limit} characters")
+    return value
+
+
+def external_id(value) -> str:
+    value = text(value, "external_id", required=True)
+    if "/" in value:
+        raise ValueError("must not contain '/' (it is used in URLs)")
+    return value
+
+
+def currency(value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("is required")
+    code = value.strip().upper()
+    if not is_currency(code):
+        raise ValueError(f"{value!r} is not a known ISO 4217 currency")
+    return code
+
+
+def country(value) -> str:
+    value = text(value, "country")
+    if not value:
+        return ""
+    code = value.upper()
+    if len(code) != 2 or code not in _countries():
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def email(value) -> str:
+    value = text(value, "email")
+    if not value:
+        return ""
+    if len(value) > 254:
+        raise ValueError("must be at most 254 characters")
+    try:
+        validate_email(value)
+    except DjangoValidationError:
+        raise ValueError(f"{value!r} is not a valid email address")
+    return value
+
+
+def tax_rate(value) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    rate = parse_decimal(value)
+    if rate < 0 or rate > 1:
+        raise ValueError("must be a fraction between 0 and 1 (0.2 is 20%)")
+    if -rate.as_tuple().exponent > 6:
+        raise ValueError("must have at most 6 decimal places")
+    return rate
+
+
+def optional_date(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date such as 2025-01-31")
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)")
+
+
+def boolean(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise ValueError("must be true or false")
+
+
+def billing_window(starts_on: date | None, ends_on: date | None) -> None:
+    if starts_on and ends_on and ends_on <= starts_on:
+        raise ValueError("must be after billing_starts_on")
