@@ -67,6 +67,9 @@ def api_routes():
             methods = sorted(actions)
         else:
             methods = sorted(m for m in ("get", "post", "patch", "put", "delete") if hasattr(view_class, m))
+        allowed = getattr(view_class, "http_method_names", None)
+        if allowed:
+            methods = [m for m in methods if m in allowed]
         routes.append((parts, names, methods))
     return routes
 
