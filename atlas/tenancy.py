@@ -10,6 +10,7 @@ from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404
+from django.urls import NoReverseMatch, reverse
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -30,11 +31,39 @@ class CockpitMerchantMiddleware:
         return self.get_response(request)
 
 
+# The cockpit's main navigation: (label, URL name). Each app's pages register their names in its urls.py.
+COCKPIT_NAV = [
+    ("Dashboard", "cockpit:dashboard"),
+    ("Customers", "cockpit:customers"),
+    ("Plans", "cockpit:plans"),
+    ("Invoices", "cockpit:invoices"),
+    ("Events", "cockpit:events"),
+    ("Analytics", "cockpit:analytics"),
+    ("Exports", "cockpit:exports"),
+    ("API keys", "cockpit:api-keys"),
+    ("Settings", "cockpit:settings"),
+]
+
+
+def _nav(request) -> list[dict]:
+    items = []
+    for label, name in COCKPIT_NAV:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        active = request.path == url if url == "/" else request.path.startswith(url)
+        items.append({"label": label, "url": url, "active": active})
+    return items
+
+
 def merchant_context(request):
     membership = getattr(request, "membership", None)
+    merchant = getattr(request, "merchant", None)
     return {
-        "merchant": getattr(request, "merchant", None),
+        "merchant": merchant,
         "can_edit": bool(membership and membership.can_edit),
+        "cockpit_nav": _nav(request) if merchant is not None else [],
     }
 
 

@@ -24,7 +24,13 @@ API_MODULES = [
     "billing.api_usage",
     "billing.api",
 ]
-COCKPIT_MODULES = ["atlas.cockpit_urls"]
+COCKPIT_MODULES = [
+    "atlas.cockpit_urls",
+    "catalog.urls",
+    "customers.urls",
+    "metering.urls",
+    "billing.urls",
+]
 
 
 def _patterns(modules: list[str]) -> list:

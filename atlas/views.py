@@ -1,4 +1,4 @@
-"""Cockpit pages that belong to the tenancy: home, API keys."""
+"""Cockpit pages that belong to the tenancy: API keys, merchant settings."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
@@ -34,18 +34,6 @@ class ApiKeyRevokeView(MerchantPageMixin, View):
         api_key_revoke(key=key)
         messages.success(request, f"API key {key.prefix}… revoked.")
         return redirect("cockpit:api-keys")
-
-
-class HomeView(MerchantPageMixin, TemplateView):
-    """The landing page after login: the merchant's settings at a glance and where to go next."""
-
-    template_name = "atlas/home.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["active_keys"] = self.scoped(ApiKey).active().count()
-        context["members"] = self.request.merchant.memberships.select_related("user")
-        return context
 
 
 class SettingsView(MerchantPageMixin, TemplateView):
