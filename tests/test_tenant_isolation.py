@@ -99,11 +99,24 @@ def candidate_values(merchant) -> dict[str, set]:
 
 
 def candidates_for(name: str, values: dict[str, set]) -> list:
-    found = set(values.get(name, set()))
-    for field, field_values in values.items():
-        if name.endswith("_" + field) or (name.endswith("_id") and field == "id"):
-            found |= field_values
-    return sorted(found, key=str)
+    """Values for a path parameter, most specific first: a field of that exact name, then fields the
+    name ends with (``customer_external_id`` → ``external_id``), longest first, then primary keys."""
+    ordered: list = []
+    seen: set = set()
+
+    def add(pool):
+        for value in sorted(pool, key=str):
+            if value not in seen:
+                seen.add(value)
+                ordered.append(value)
+
+    add(values.get(name, ()))
+    for field in sorted(values, key=len, reverse=True):
+        if name.endswith("_" + field):
+            add(values[field])
+    if name == "pk" or name.endswith(("_pk", "_id")):
+        add(values.get("id", ()))
+    return ordered
 
 
 def test_every_api_route_hides_other_merchants_data():
