@@ -1,0 +1,53 @@
+"""python manage.py seed_demo: load the Northwind Cloud demo merchant (SPEC §9; billing/demo.py)."""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from billing.demo import DemoExists, demo_seed
+from billing.models import CreditGrant, Invoice, Subscription
+from catalog.models import Plan
+from customers.models import Customer, CustomerUser
+from metering.models import Event
+
+DEFAULT_EMAIL = "demo@atlas.test"
+DEFAULT_PASSWORD = "atlas-demo-password"
+
+
+class Command(BaseCommand):
+    help = (
+        "Load a realistic demo merchant: plans of every pricing model, customers, users, three months of events, "
+        "credits, and finalized invoices with PDFs. Refuses to run twice for the same login."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--email", default=DEFAULT_EMAIL, help=f"The demo login (default {DEFAULT_EMAIL})")
+        parser.add_argument("--password", default=DEFAULT_PASSWORD, help="The demo password")
+        parser.add_argument(
+            "--scale", type=float, default=1.0, help="Multiplies customers and events (1.0: ~48 and ~150,000)"
+        )
+
+    def handle(self, *args, email, password, scale, **options):
+        if scale <= 0:
+            raise CommandError("--scale: must be greater than 0")
+        verbose = options.get("verbosity", 1) > 1
+        started = time.monotonic()
+        try:
+            merchant = demo_seed(
+                email=email, password=password, scale=scale, log=self.stdout.write if verbose else None
+            )
+        except DemoExists as exc:
+            raise CommandError(str(exc))
+        elapsed = time.monotonic() - started
+        counts = {
+            "plans": Plan.objects.filter(merchant=merchant).count(),
+            "customers": Customer.objects.filter(merchant=merchant).count(),
+            "users": CustomerUser.objects.filter(merchant=merchant).count(),
+            "subscriptions": Subscription.objects.filter(merchant=merchant).count(),
+            "events": Event.objects.filter(merchant=merchant).count(),
+            "credit grants": CreditGrant.objects.filter(merchant=merchant).count(),
+            "invoices": Invoice.objects.filter(merchant=merchant).count(),
+        }
+        summary = ", ".join(f"{value:,} {name}" for name, value in counts.items())
+        self.stdout.write(self.style.SUCCESS(f"Demo merchant {merchant.name!r} loaded in {elapsed:.1f} s: {summary}."))
+        self.stdout.write(f"Log in with {email} / {password}")
