@@ -321,10 +321,11 @@ def bulk_events(merchant, target: int) -> int:
 
 def rebuild_state(merchant) -> None:
     from catalog.models import Metric
-    from metering.services import metric_state_rebuild
+    from metering.services import event_counts_rebuild, metric_state_rebuild
 
     for metric in Metric.objects.filter(merchant=merchant).order_by("pk"):
         metric_state_rebuild(metric=metric, force=True)
+    event_counts_rebuild(merchant=merchant)
 
 
 @contextlib.contextmanager

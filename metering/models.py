@@ -107,3 +107,23 @@ class UsageBucket(models.Model):
 
     def __str__(self) -> str:
         return f"metric {self.metric_id} customer {self.customer_id} @ {self.bucket}"
+
+
+class EventCount(models.Model):
+    """Events per merchant and quarter hour of their timestamp, kept by ingestion in the insert's transaction.
+
+    The dashboard's events-per-day chart reads at most 96 rows a day instead of counting raw events. Quarter
+    hours make local days exact in every time zone: every UTC offset in use is a multiple of 15 minutes.
+    """
+
+    SECONDS = 900
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="event_counts")
+    bucket = models.DateTimeField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "bucket"], name="event_count_bucket_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} {self.count}"

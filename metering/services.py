@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ from metering.aggregation import (
     normalized_filters,
     value_sql,
 )
-from metering.models import Event, MetricState, UsageBucket
+from metering.models import Event, EventCount, MetricState, UsageBucket
 
 MAX_ID_LENGTH = 255
 # Advisory lock namespace ("METR"): ingestion holds it shared per merchant, a state rebuild exclusively.
@@ -289,11 +290,13 @@ def _store(merchant: Merchant, rows: list[_Row], received_at: datetime) -> dict[
                 codes = {row.code for row in rows}
                 metrics = _current_metrics(merchant, codes)
                 if connection.vendor == "postgresql":
-                    return _store_postgres(merchant, rows, received_at, metrics)
-                inserted = _insert(merchant, rows, received_at)
-                by_tid = {row.transaction_id: row for row in rows}
-                new_events = [(event_id, by_tid[tid].code) for tid, event_id in inserted.items()]
-                _state_apply(new_events, metrics)
+                    inserted = _store_postgres(merchant, rows, received_at, metrics)
+                else:
+                    inserted = _insert(merchant, rows, received_at)
+                    by_tid = {row.transaction_id: row for row in rows}
+                    new_events = [(event_id, by_tid[tid].code) for tid, event_id in inserted.items()]
+                    _state_apply(new_events, metrics)
+                _counts_apply(merchant.pk, [row.timestamp for row in rows if row.transaction_id in inserted])
                 return inserted
         except (OperationalError, psycopg.errors.DeadlockDetected) as exc:
             # Django wraps its own cursors' errors; the raw psycopg cursor of _store_postgres raises directly.
@@ -580,3 +583,53 @@ def metric_state_ensure(*, metric: Metric) -> int:
     if row is None or row[0] != signature:
         metric_state_rebuild(metric=metric)
     return width
+
+
+# --- events per quarter hour (the dashboard's events-per-day chart) -------------------------------------------
+
+
+def _bucket_of(instant: datetime) -> datetime:
+    epoch = int(instant.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % EventCount.SECONDS, tz=UTC)
+
+
+def _counts_apply(merchant_id: int, timestamps: list[datetime]) -> None:
+    """Add newly inserted events to their quarter-hour counts (only new ones: duplicates never count twice).
+
+    Buckets are upserted in sorted order so concurrent batches lock the same rows in the same order.
+    """
+    if not timestamps:
+        return
+    per_bucket = Counter(_bucket_of(instant) for instant in timestamps)
+    table = EventCount._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (merchant_id, bucket, count) VALUES (%s, %s, %s) "
+        f"ON CONFLICT (merchant_id, bucket) DO UPDATE SET count = {table}.count + excluded.count"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(merchant_id, bucket, n) for bucket, n in sorted(per_bucket.items())])
+
+
+EVENT_COUNTS_REBUILD_SQL = {
+    "postgresql": (
+        "INSERT INTO {counts} (merchant_id, bucket, count) "
+        "SELECT merchant_id, to_timestamp(floor(extract(epoch FROM timestamp) / 900) * 900), count(*) "
+        "FROM {events} WHERE merchant_id = %s GROUP BY 1, 2"
+    ),
+    "sqlite": (
+        "INSERT INTO {counts} (merchant_id, bucket, count) "
+        "SELECT merchant_id, datetime(CAST(strftime('%%s', timestamp) AS INTEGER) / 900 * 900, 'unixepoch'), "
+        "count(*) FROM {events} WHERE merchant_id = %s GROUP BY 1, 2"
+    ),
+}
+
+
+def event_counts_rebuild(*, merchant: Merchant) -> None:
+    """Recount a merchant's quarter-hour event counts from the raw events, in SQL (after a bulk load that
+    bypassed ingestion, and in the migration that introduced the counts)."""
+    sql = EVENT_COUNTS_REBUILD_SQL[connection.vendor].format(
+        counts=EventCount._meta.db_table, events=Event._meta.db_table
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        EventCount.objects.filter(merchant=merchant).delete()
+        cursor.execute(sql, [merchant.pk])
