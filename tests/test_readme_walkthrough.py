@@ -1,0 +1,89 @@
+"""The README's walkthrough, step by step, through the real API: what it shows must work as shown."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing.models import Invoice
+
+pytestmark = pytest.mark.django_db
+
+PLAN = {
+    "code": "pro",
+    "name": "Pro",
+    "currency": "USD",
+    "interval": "month",
+    "base_fee": "49.00",
+    "charges": [
+        {
+            "metric": "api_calls",
+            "model": "tiered",
+            "included_units": "1000",
+            "tiers": [
+                {"up_to": "10000", "unit_amount": "0.01", "flat_amount": "0"},
+                {"up_to": None, "unit_amount": "0.005", "flat_amount": "0"},
+            ],
+        }
+    ],
+    "features": [{"feature": "api_calls_limit", "limit": 1000000, "enforcement": "hard"}],
+}
+
+
+def test_the_readme_walkthrough(api):
+    def ok(response, status=(200, 201, 202)):
+        assert response.status_code in (status if isinstance(status, tuple) else (status,)), response.content
+        return response.json()
+
+    ok(api.post("/api/v1/metrics", {"code": "api_calls", "name": "API calls", "event_codes": ["api_call"],
+                                    "aggregation": "count"}, format="json"))  # fmt: skip
+    ok(api.post("/api/v1/features", {"key": "api_calls_limit", "name": "API calls per month", "kind": "limit",
+                                     "metric": "api_calls", "default_limit": 0}, format="json"))  # fmt: skip
+    assert ok(api.post("/api/v1/plans", PLAN, format="json"))["status"] == "draft"
+    assert ok(api.post("/api/v1/plans/pro/publish"))["status"] == "published"
+    ok(api.post("/api/v1/customers", {"external_id": "acme", "name": "Acme Inc", "email": "billing@acme.test",
+                                      "currency": "USD"}, format="json"))  # fmt: skip
+    today = timezone.localdate()
+    ok(api.post("/api/v1/subscriptions", {"external_id": "sub_acme", "customer": "acme", "plan": "pro",
+                                          "start_date": today.isoformat()}, format="json"))  # fmt: skip
+
+    assert ok(api.post("/api/v1/events", {"transaction_id": "evt_1", "customer": "acme", "code": "api_call"},
+                       format="json"), 202) == {"status": "accepted"}  # fmt: skip
+    assert ok(api.post("/api/v1/events", {"transaction_id": "evt_1", "customer": "acme", "code": "api_call"},
+                       format="json"), 200) == {"status": "duplicate"}  # fmt: skip
+    batch = {"events": [{"transaction_id": f"evt_{i}", "customer": "acme", "code": "api_call"} for i in range(2, 1001)]}
+    report = ok(api.post("/api/v1/events/batch", batch, format="json"))
+    assert (report["accepted"], report["duplicates"], report["rejected"]) == (999, 0, 0)
+    for first in (1001, 2001):
+        batch = {"events": [{"transaction_id": f"evt_{i}", "customer": "acme", "code": "api_call"}
+                            for i in range(first, min(first + 1000, 2501))]}  # fmt: skip
+        assert ok(api.post("/api/v1/events/batch", batch, format="json"))["rejected"] == 0
+
+    entitlement = ok(api.get("/api/v1/customers/acme/entitlements/api_calls_limit"))
+    assert entitlement == {"key": "api_calls_limit", "kind": "limit", "allowed": True, "limit": 1000000,
+                           "usage": "2500", "remaining": "997500", "value": None}  # fmt: skip
+    ok(api.get("/api/v1/customers/acme/usage"))
+    ok(api.post("/api/v1/customers/acme/credit_grants", {"amount": "20.00", "currency": "USD", "priority": 1,
+                                                         "reason": "welcome credit"}, format="json"))  # fmt: skip
+
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    ok(api.post("/api/v1/billing/runs", {"as_of": f"{next_month.isoformat()}T06:00:00Z"}, format="json"))
+    invoices = ok(api.get("/api/v1/invoices?customer=acme"))["results"]
+    closing = next(i for i in invoices if i["period_start"].startswith(next_month.isoformat()))
+    usage = [line for line in closing["lines"] if line["type"] == "usage"]
+    # 2,500 calls less 1,000 included: 1,500 billable at 0.01
+    assert [(line["quantity"], line["amount"]) for line in usage] == [("1500", "15.00")]
+    assert closing["credits_applied"] == "15.00"
+    base = [line for line in closing["lines"] if line["type"] == "base_fee"]
+    assert [line["amount"] for line in base] == ["49.00"]
+    assert closing["total"] == "49.00"
+    pdf = api.get(f"/api/v1/invoices/{closing['id']}/pdf")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert b"".join(pdf.streaming_content if pdf.streaming else [pdf.content]).startswith(b"%PDF")
+    assert Invoice.objects.filter(customer__external_id="acme").count() == len(invoices) == 2
+    credits = ok(api.get("/api/v1/customers/acme/credits"))
+    assert credits["balance"] == "5.00"
+    assert [(entry["kind"], entry["amount"]) for entry in credits["ledger"]] == [
+        ("grant", "20.00"),
+        ("consumption", "-15.00"),
+    ]
