@@ -89,9 +89,13 @@ class _Pass:
         Drafts issued without grace are finalized in batches; one with a grace period is first refreshed with the
         events received until now, then finalized on its own.
         """
-        drafts = self.scoped(Invoice.objects.filter(status=Invoice.Status.DRAFT, grace_until__lte=upto))
+        drafts = (
+            self.scoped(Invoice.objects.filter(status=Invoice.Status.DRAFT, grace_until__lte=upto))
+            .order_by("grace_until", "pk")
+            .only("grace_until", "issued_at", "subscription_id", "period_start")
+        )
         batch: list[Invoice] = []
-        for invoice in drafts.order_by("grace_until", "pk").only("pk", "grace_until", "issued_at"):
+        for invoice in drafts:
             if invoice.grace_until > invoice.issued_at:
                 self._finalize_batch(batch)
                 batch = []
@@ -129,9 +133,20 @@ class _Pass:
         if invoice_refresh(invoice=invoice, builder=self.builder):
             self.stats["invoices_refreshed"] += 1
 
-    def issue_batch(self, subscriptions: list[Subscription], instant: datetime) -> None:
+    def issue_all(self, subscriptions: list[Subscription], instant: datetime) -> None:
+        """One merchant's subscriptions due at ``instant``: their usage read at once (one pass over the events per
+        metric and window), then issued ``BATCH_SIZE`` at a time, each batch its own transaction."""
+        cutoff = timezone.now()
         try:
-            issued = invoices_issue(subscriptions=subscriptions, instant=instant, builder=self.builder)
+            self.builder.prefetch(subscriptions, instant, cutoff=cutoff)
+        except Exception:  # each batch reads what is missing itself
+            logger.exception("reading the usage of %s subscriptions at %s failed", len(subscriptions), instant)
+        for n in range(0, len(subscriptions), BATCH_SIZE):
+            self.issue_batch(subscriptions[n : n + BATCH_SIZE], instant, cutoff=cutoff)
+
+    def issue_batch(self, subscriptions: list[Subscription], instant: datetime, *, cutoff: datetime) -> None:
+        try:
+            issued = invoices_issue(subscriptions=subscriptions, instant=instant, builder=self.builder, cutoff=cutoff)
         except Exception:
             logger.exception("issuing a batch of %s invoices at %s failed; issuing them one by one",
                              len(subscriptions), instant)  # fmt: skip
@@ -167,9 +182,7 @@ class _Pass:
             self.finalize_due(instant)
             by_merchant = sorted((s for _, _, s in due), key=lambda s: (s.merchant_id, s.pk))
             for _, subscriptions in groupby(by_merchant, key=lambda s: s.merchant_id):
-                subscriptions = list(subscriptions)
-                for n in range(0, len(subscriptions), BATCH_SIZE):
-                    self.issue_batch(subscriptions[n : n + BATCH_SIZE], instant)
+                self.issue_all(list(subscriptions), instant)
         self.expire(self.as_of)
         self.finalize_due(self.as_of)
         in_grace = self.scoped(Invoice.objects.filter(status=Invoice.Status.DRAFT, grace_until__gt=self.as_of))

@@ -5,16 +5,17 @@ down the per-invoice path (``invoice_issue`` / ``invoice_finalize`` for each sub
 invoice, line, credit entry and number must match.
 """
 
+import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from billing import engine
 from billing.credits import credit_grant_create
 from billing.engine import billing_run
 from billing.invoicing import InvoiceBuilder, invoices_issue
-from billing.models import CreditLedgerEntry, Invoice, Subscription
+from billing.models import CreditLedgerEntry, Invoice, InvoiceEvent, Subscription
 from billing.subscriptions import subscription_cancel
 from customers.models import BillingRule, CustomerUser
 from metering.aggregation import aggregate, aggregate_subscriptions
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db
 def one_at_a_time(monkeypatch) -> None:
     """Force the engine down the per-invoice path: the reference the batches must equal."""
 
-    def issue_batch(self, subscriptions, instant):
+    def issue_all(self, subscriptions, instant):
         for subscription in subscriptions:
             self.issue(subscription, instant)
 
@@ -35,7 +36,7 @@ def one_at_a_time(monkeypatch) -> None:
         for invoice in invoices:
             self.stats["invoices_finalized"] += self._finalize(Invoice.objects.get(pk=invoice.pk))
 
-    monkeypatch.setattr(engine._Pass, "issue_batch", issue_batch)
+    monkeypatch.setattr(engine._Pass, "issue_all", issue_all)
     monkeypatch.setattr(engine._Pass, "_finalize_batch", finalize_batch)
 
 
@@ -301,3 +302,36 @@ def test_a_batch_that_races_another_run_keeps_the_other_runs_invoice(tenant):
     assert (len(first.invoices), len(again.invoices), again.already_issued) == (1, 2, 1)
     assert Invoice.objects.filter(merchant=m).count() == 3
     assert {i.lines.count() for i in Invoice.objects.filter(merchant=m)} == {3}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_issue_and_number_each_invoice_once(monkeypatch):
+    monkeypatch.setattr(engine, "BATCH_SIZE", 4)  # many small batches, so the two runs interleave
+    merchant = Tenant("Racer", "r@racer.test").merchant
+    many_subscriptions(merchant, customers=10, per_customer=2)
+    barrier, errors = threading.Barrier(2), []
+
+    def run():
+        try:
+            barrier.wait()
+            billing_run(as_of=at(2026, 2, 1), merchant=merchant)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    invoices = Invoice.objects.filter(merchant=merchant)
+    assert sorted(invoices.values_list("number", flat=True)) == [f"INV-2026-{n:06d}" for n in range(1, 21)]
+    assert {invoice.lines.count() for invoice in invoices} == {3}
+    assert {invoice.total for invoice in invoices} == {D("8.00")}
+    audit = [(e.invoice_id, e.to_state) for e in InvoiceEvent.objects.filter(invoice__merchant=merchant)]
+    assert len(audit) == len(set(audit)) == 40  # issued once, finalized once
