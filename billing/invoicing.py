@@ -29,7 +29,7 @@ from atlas.money import round_line
 from billing.credits import credits_consume
 from billing.models import CreditGrant, Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine, Subscription
 from billing.periods import Calendar, Period, proration
-from billing.services import _audit, due_date, invoice_snapshot, invoice_totals
+from billing.services import _audit, due_date, invoice_amounts_set, invoice_snapshot, invoice_totals
 from catalog.models import Charge, Metric, PlanVersion
 from catalog.rating import PricedCharge
 from customers.selectors import Exclusion, billing_exclusions
@@ -694,7 +694,7 @@ def invoices_issue(
     Exactly once, like ``invoice_issue``: the invoices are inserted with ON CONFLICT DO NOTHING on the unique
     (subscription, period_start) key, stamped with this call's ``created_at``, and only the rows carrying the
     stamp get lines, totals and an audit row. Credits are reserved (in subscription order) only for customers
-    that have grants; the others' totals are set before the insert (``_totals_without_credits``).
+    that have grants; the others' totals are set before the insert (``services.invoice_amounts_set`` with no credits).
     """
     builder = builder or InvoiceBuilder()
     cutoff = cutoff or timezone.now()
@@ -726,7 +726,7 @@ def invoices_issue(
     for subscription_id, invoice in invoices.items():
         if invoice.customer_id not in with_grants:
             subtotal = sum((line.amount for line in drafts[subscription_id].lines), ZERO)
-            _totals_without_credits(invoice, subtotal=subtotal)
+            invoice_amounts_set(invoice, subtotal=subtotal, credits_applied=ZERO)
     with transaction.atomic():
         Invoice.objects.bulk_create(invoices.values(), ignore_conflicts=True)
         ours = Invoice.objects.filter(subscription_id__in=list(invoices), period_start=instant, created_at=stamp)
@@ -781,7 +781,7 @@ def invoices_finalize(*, invoices: list[Invoice], actor: str = "billing run") ->
                 credits_consume(invoice=invoice, at=invoice.grace_until)
             else:
                 # A draft's subtotal is always the sum of its lines (every write of lines recomputes it).
-                _totals_without_credits(invoice, subtotal=invoice.subtotal)
+                invoice_amounts_set(invoice, subtotal=invoice.subtotal, credits_applied=ZERO)
                 if _values(invoice, _SNAPSHOT_AND_TOTALS) != issued:  # the customer changed since the issue
                     invoice.save(update_fields=_SNAPSHOT_AND_TOTALS)
         _number(locked)
@@ -833,16 +833,6 @@ def _save_finalization(invoices: list[Invoice]) -> None:
 
 def _customers_with_grants(customer_ids: set[int]) -> set[int]:
     return set(CreditGrant.objects.filter(customer_id__in=customer_ids).values_list("customer_id", flat=True))
-
-
-def _totals_without_credits(invoice: Invoice, *, subtotal: Decimal) -> None:
-    """``services.invoice_totals`` for a customer without credit grants, in memory (the caller saves in bulk):
-    the credit reservation would find nothing, so ``credits_applied`` is 0 and tax is on the whole subtotal."""
-    invoice.credits_applied = ZERO
-    invoice.subtotal = subtotal
-    invoice.tax = round_line(invoice.tax_rate * subtotal, invoice.currency)
-    invoice.total = subtotal + invoice.tax
-    invoice.amount_due = invoice.total - invoice.amount_paid
 
 
 def _event(invoice: Invoice, from_state: str, to_state: str, actor: str, note: str = "") -> InvoiceEvent:

@@ -68,6 +68,17 @@ def invoice_snapshot(invoice: Invoice) -> None:
     }
 
 
+def invoice_amounts_set(invoice: Invoice, *, subtotal: Decimal, credits_applied: Decimal) -> None:
+    """SPEC §8's totals, in memory: tax = round(tax_rate × (subtotal − credits)), rounded once per invoice;
+    total = subtotal − credits + tax; amount due = total less payments recorded."""
+    taxable = subtotal - credits_applied
+    invoice.subtotal = subtotal
+    invoice.credits_applied = credits_applied
+    invoice.tax = round_line(invoice.tax_rate * taxable, invoice.currency)
+    invoice.total = taxable + invoice.tax
+    invoice.amount_due = invoice.total - invoice.amount_paid
+
+
 def invoice_totals(invoice: Invoice, *, reserve_credits: bool = True) -> None:
     """Subtotal is the sum of the rounded lines; credits pay the usage lines; tax is rounded once.
 
@@ -77,13 +88,8 @@ def invoice_totals(invoice: Invoice, *, reserve_credits: bool = True) -> None:
     subtotal = sum((line.amount for line in lines), ZERO)
     creditable = sum((line.amount for line in lines if line.type in InvoiceLine.CREDITABLE), ZERO)
     creditable = max(ZERO, min(creditable, subtotal))
-    if reserve_credits:
-        invoice.credits_applied = credits_reserve(invoice=invoice, creditable=creditable)
-    taxable = subtotal - invoice.credits_applied
-    invoice.subtotal = subtotal
-    invoice.tax = round_line(invoice.tax_rate * taxable, invoice.currency)
-    invoice.total = taxable + invoice.tax
-    invoice.amount_due = invoice.total - invoice.amount_paid
+    credits = credits_reserve(invoice=invoice, creditable=creditable) if reserve_credits else invoice.credits_applied
+    invoice_amounts_set(invoice, subtotal=subtotal, credits_applied=credits)
     invoice.save()
 
 
