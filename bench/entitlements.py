@@ -21,27 +21,21 @@ Every loop is bounded; the server is stopped and the database dropped at the end
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import (
-    DEFAULT_URL,
-    ROOT,
     Server,
     drop_database,
     free_port,
     load,
-    own_database,
     percentile,
-    recreate_database,
+    prepare_database,
     request,
 )  # noqa: E402
 
@@ -91,24 +85,7 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    if not url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench/entitlements.py measures PostgreSQL: set DATABASE_URL=postgres://...")
-    url = own_database(url, "entitlements")
-    print(load())
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench", "LOG_LEVEL": "ERROR"}
-    os.environ.update({key: env[key] for key in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "LOG_LEVEL")})
-    print(f"database {urlparse(url).path.lstrip('/')}: recreating and migrating")
-    recreate_database(url)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks", "-v0"], cwd=ROOT, env=env, check=True
-    )
-
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atlas.settings")
-    import django
-
-    django.setup()
+    url, env = prepare_database("bench/entitlements.py", "entitlements")
     from django.db import connection
 
     from atlas.services import merchant_create

@@ -66,6 +66,29 @@ def recreate_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
 
+def prepare_database(script: str, suffix: str) -> tuple[str, dict]:
+    """The benchmark's own PostgreSQL database, recreated and migrated, with Django set up on it and the
+    production settings (DEBUG off) in the environment; returns its URL and the environment for servers."""
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit(f"{script} measures PostgreSQL: set DATABASE_URL=postgres://...")
+    url = own_database(url, suffix)
+    print(load())
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench", "LOG_LEVEL": "ERROR"}
+    os.environ.update({key: env[key] for key in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "LOG_LEVEL")})
+    print(f"database {urlparse(url).path.lstrip('/')}: recreating and migrating")
+    recreate_database(url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atlas.settings")
+    import django
+
+    django.setup()
+    return url, env
+
+
 
 def drop_database(url: str) -> None:
     import psycopg
@@ -246,25 +269,7 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    if not url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench/ingest.py measures PostgreSQL: set DATABASE_URL=postgres://...")
-    url = own_database(url, "ingest")
-    print(load())
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench", "LOG_LEVEL": "ERROR"}
-    os.environ.update({key: env[key] for key in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "LOG_LEVEL")})
-
-    print(f"database {urlparse(url).path.lstrip('/')}: recreating and migrating")
-    recreate_database(url)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks", "-v0"], cwd=ROOT, env=env, check=True
-    )
-
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atlas.settings")
-    import django
-
-    django.setup()
+    url, env = prepare_database("bench/ingest.py", "ingest")
     from django.db import connection
 
     from atlas.services import merchant_create
