@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.urls import reverse
 from rest_framework import serializers
 
+from atlas.api.fields import MoneyField
 from atlas.money import is_currency, parse_decimal, round_line, to_str
 from billing.models import CreditGrant, CreditLedgerEntry, Invoice, InvoiceLine
 
@@ -21,7 +22,7 @@ def quantity_text(value: Decimal | None) -> str | None:
 class InvoiceLineSerializer(serializers.ModelSerializer):
     metric = serializers.SerializerMethodField()
     quantity = serializers.SerializerMethodField()
-    amount = serializers.SerializerMethodField()
+    amount = MoneyField(currency_source="invoice.currency")
     price = serializers.JSONField()
 
     class Meta:
@@ -38,21 +39,19 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
     def get_quantity(self, line) -> str:
         return quantity_text(line.quantity)
 
-    def get_amount(self, line) -> str:
-        return to_str(line.amount, line.invoice.currency)
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
     subscription = serializers.CharField(source="subscription.external_id")
     lines = serializers.SerializerMethodField()
-    subtotal = serializers.SerializerMethodField()
-    credits_applied = serializers.SerializerMethodField()
+    subtotal = MoneyField()
+    credits_applied = MoneyField()
     tax_rate = serializers.SerializerMethodField()
-    tax = serializers.SerializerMethodField()
-    total = serializers.SerializerMethodField()
-    amount_paid = serializers.SerializerMethodField()
-    amount_due = serializers.SerializerMethodField()
+    tax = MoneyField()
+    total = MoneyField()
+    amount_paid = MoneyField()
+    amount_due = MoneyField()
     pdf_url = serializers.SerializerMethodField()
     number = serializers.SerializerMethodField()
 
@@ -74,29 +73,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
             line.invoice = invoice
         return InvoiceLineSerializer(lines, many=True).data
 
-    def _money(self, invoice, value) -> str:
-        return to_str(value, invoice.currency)
-
-    def get_subtotal(self, invoice) -> str:
-        return self._money(invoice, invoice.subtotal)
-
-    def get_credits_applied(self, invoice) -> str:
-        return self._money(invoice, invoice.credits_applied)
-
     def get_tax_rate(self, invoice) -> str:
         return quantity_text(invoice.tax_rate)
-
-    def get_tax(self, invoice) -> str:
-        return self._money(invoice, invoice.tax)
-
-    def get_total(self, invoice) -> str:
-        return self._money(invoice, invoice.total)
-
-    def get_amount_paid(self, invoice) -> str:
-        return self._money(invoice, invoice.amount_paid)
-
-    def get_amount_due(self, invoice) -> str:
-        return self._money(invoice, invoice.amount_due)
 
     def get_pdf_url(self, invoice) -> str:
         return reverse("invoice-pdf", kwargs={"pk": invoice.pk})
@@ -148,7 +126,7 @@ class CreditGrantInputSerializer(serializers.Serializer):
 
 class CreditGrantSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
-    amount = serializers.SerializerMethodField()
+    amount = MoneyField()
     remaining = serializers.SerializerMethodField()
     available = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
@@ -162,9 +140,6 @@ class CreditGrantSerializer(serializers.ModelSerializer):
 
     def _state(self, grant):
         return self.context.get("states", {}).get(grant.pk)
-
-    def get_amount(self, grant) -> str:
-        return to_str(grant.amount, grant.currency)
 
     def get_remaining(self, grant) -> str:
         state = self._state(grant)
@@ -182,16 +157,13 @@ class CreditGrantSerializer(serializers.ModelSerializer):
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
-    amount = serializers.SerializerMethodField()
+    amount = MoneyField(currency_source="grant.currency")
     currency = serializers.CharField(source="grant.currency")
     invoice = serializers.SerializerMethodField()
 
     class Meta:
         model = CreditLedgerEntry
         fields = ["id", "kind", "grant", "amount", "currency", "invoice", "at"]
-
-    def get_amount(self, entry) -> str:
-        return to_str(entry.amount, entry.grant.currency)
 
     def get_invoice(self, entry) -> int | None:
         return entry.invoice_id
