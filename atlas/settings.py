@@ -157,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {"TimingEnum": "catalog.models.PlanVersion.Timing"},
 }
 
 # django-q2: the ORM broker needs no extra server; REDIS_URL switches to Redis.

@@ -4,6 +4,7 @@ from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -155,6 +156,7 @@ class CreditGrantsView(CustomerScopedView):
 class CreditsView(CustomerScopedView):
     queryset = CreditLedgerEntry.objects.all()
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, external_id: str):
         """Balance per currency and the ledger (append-only; it sums to the balance)."""
         customer = self.customer(external_id)
