@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ class Command(BaseCommand):
             processes.append(subprocess.Popen([python, "manage.py", "qcluster"]))
 
         url = f"http://{host}:{port}/"
+        self._wait_until_listening(host, int(port), processes[0])
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Atlas is running."))
         self.stdout.write(f"  Cockpit:  {url}")
@@ -67,6 +69,16 @@ class Command(BaseCommand):
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+    def _wait_until_listening(self, host: str, port: int, server: subprocess.Popen, seconds: int = 60) -> None:
+        """Print the URL only once it answers, so the first click never meets a refused connection."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
 
     def _demo_merchant(self) -> Merchant:
         """The first run loads the demo (``seed_demo`` when available); later runs keep the data."""
