@@ -95,6 +95,13 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
     )
 }
+# The API's hot statements are prepared on PostgreSQL (atlas/db.py asks for it per statement; Django's own
+# client-side-binding cursors never prepare). Off for PgBouncer before 1.21 in transaction mode.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_PREPARED_STATEMENTS:
+    # psycopg disables preparation when the threshold is None (Django's default); "never automatically"
+    # is a threshold no statement reaches.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the django-q2 cluster share the file; the
     # busy timeout makes a writer wait for the lock instead of failing.
