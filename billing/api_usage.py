@@ -15,8 +15,8 @@ from rest_framework.response import Response
 
 from atlas.api.viewsets import MerchantAPIView
 from atlas.money import to_str
-from billing.entitlements import Entitlement, customer_entitlement, customer_entitlements
-from billing.usage import SubscriptionUsage, customer_usage
+from billing.entitlements import Entitlement, entitlements_check
+from billing.usage import SubscriptionUsage, usage_check
 from catalog.models import Feature
 from customers.models import Customer
 from metering.services import parse_timestamp
@@ -30,7 +30,7 @@ def _quantity(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def usage_json(customer: Customer, usage: list[SubscriptionUsage]) -> dict:
+def usage_json(customer_external_id: str, usage: list[SubscriptionUsage]) -> dict:
     def charge_json(entry, currency):
         metric = entry.charge.metric
         return {
@@ -53,7 +53,7 @@ def usage_json(customer: Customer, usage: list[SubscriptionUsage]) -> dict:
         }
 
     return {
-        "customer": customer.external_id,
+        "customer": customer_external_id,
         "subscriptions": [
             {
                 "subscription": item.subscription.external_id,
@@ -96,14 +96,9 @@ class EntitlementSerializer(serializers.Serializer):
 
 
 class _CustomerView(MerchantAPIView):
-    queryset = Customer.objects.all()
-
-    def customer(self, external_id: str) -> Customer:
-        customer = next(iter(self.get_queryset().filter(external_id=external_id)[:1]), None)
-        if customer is None:
-            raise NotFound("No customer with this external_id.")
-        customer.merchant = self.merchant  # the API key's, already loaded
-        return customer
+    """A customer's usage or entitlements. These are the hot read paths: ``billing.usage`` and
+    ``billing.entitlements`` load the customer and everything else but the usage in one prepared query,
+    filtered by the API key's merchant (an unknown or another merchant's customer is a 404)."""
 
     def at(self):
         value = self.request.query_params.get("at")
@@ -118,27 +113,33 @@ class _CustomerView(MerchantAPIView):
 class CustomerUsageView(_CustomerView):
     @extend_schema(parameters=[AT_PARAMETER], responses=OpenApiTypes.OBJECT)
     def get(self, request, external_id):
-        customer = self.customer(external_id)
-        return Response(usage_json(customer, customer_usage(customer=customer, at=self.at())))
-
-
-class CustomerEntitlementsView(_CustomerView):
-    @extend_schema(parameters=[AT_PARAMETER], responses=EntitlementSerializer(many=True))
-    def get(self, request, external_id):
-        customer = self.customer(external_id)
-        entitlements = customer_entitlements(customer=customer, at=self.at())
-        return Response({"results": [entitlement_json(item) for item in entitlements], "next": None})
-
-
-class CustomerEntitlementView(_CustomerView):
-    @extend_schema(parameters=[AT_PARAMETER], responses=EntitlementSerializer)
-    def get(self, request, external_id, key):
-        customer = self.customer(external_id)
         try:
-            entitlement = customer_entitlement(customer=customer, key=key, at=self.at())
+            usage = usage_check(merchant_id=self.merchant.pk, customer_external_id=external_id, at=self.at())
+        except Customer.DoesNotExist:
+            raise NotFound("No customer with this external_id.")
+        return Response(usage_json(external_id, usage))
+
+
+class _EntitlementsView(_CustomerView):
+    def check(self, external_id: str, key: str | None = None) -> list[Entitlement]:
+        try:
+            return entitlements_check(merchant=self.merchant, customer_external_id=external_id, key=key, at=self.at())
+        except Customer.DoesNotExist:
+            raise NotFound("No customer with this external_id.")
         except Feature.DoesNotExist:
             raise NotFound("No feature with this key.")
-        return Response(entitlement_json(entitlement))
+
+
+class CustomerEntitlementsView(_EntitlementsView):
+    @extend_schema(parameters=[AT_PARAMETER], responses=EntitlementSerializer(many=True))
+    def get(self, request, external_id):
+        return Response({"results": [entitlement_json(item) for item in self.check(external_id)], "next": None})
+
+
+class CustomerEntitlementView(_EntitlementsView):
+    @extend_schema(parameters=[AT_PARAMETER], responses=EntitlementSerializer)
+    def get(self, request, external_id, key):
+        return Response(entitlement_json(self.check(external_id, key)[0]))
 
 
 urlpatterns = [

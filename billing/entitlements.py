@@ -26,15 +26,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 from django.db import connection
 from django.utils import timezone
 
+from atlas import db
+from atlas.models import Merchant
 from billing.models import Subscription
 from billing.periods import Calendar
 from billing.subscriptions import subscription_period_at
 from catalog.models import Feature, Metric, PlanFeature, PlanVersion
 from customers.models import Customer
+from metering.models import MetricState
 from metering.selectors import current_usage
 
 ZERO = Decimal(0)
@@ -102,13 +106,14 @@ def _generous(feature: Feature, grants: list[_Grant]) -> _Grant:
     return max(grants, key=lambda grant: (grant.value is not None, grant.subscription.started_at))
 
 
-def _window(metric: Metric, grant: _Grant, subscriptions: list[Subscription], customer: Customer, at: datetime):
+def _window(metric: Metric, grant: _Grant, context: _Context, at: datetime):
     if metric.period != Metric.Period.BILLING_PERIOD:
         return None, at, None
+    subscriptions = context.subscriptions
     subscription = grant.subscription or (subscriptions[0] if subscriptions else None)
     period = subscription_period_at(subscription, at) if subscription is not None else None
     if period is None:
-        merchant = customer.merchant
+        customer, merchant = context.customer, context.customer.merchant
         calendar = Calendar(
             start=min(customer.created_at, at),
             interval="month",
@@ -121,16 +126,17 @@ def _window(metric: Metric, grant: _Grant, subscriptions: list[Subscription], cu
     return period.start, period.end, subscription
 
 
-def _usage(metric: Metric, grant: _Grant, subscriptions, customer: Customer, at: datetime) -> Decimal:
-    start, end, subscription = _window(metric, grant, subscriptions, customer, at)
+def _usage(metric: Metric, grant: _Grant, context: _Context, at: datetime) -> Decimal:
+    start, end, subscription = _window(metric, grant, context, at)
     scope = {}
     if subscription is not None and grant.subscription is not None:
         scope = {"subscription_external_id": subscription.external_id, "include_untagged": True}
-    usage = current_usage(metric=metric, customer_id=customer.pk, start=start, end=end, **scope)
+    usage = current_usage(metric=metric, customer_id=context.customer.pk, start=start, end=end,
+                          stored_signature=context.signatures[metric.pk], **scope)  # fmt: skip
     return sum((value.quantity for value in usage.values()), ZERO)
 
 
-def _answer(feature: Feature, grant: _Grant, subscriptions, customer: Customer, at: datetime) -> Entitlement:
+def _answer(feature: Feature, grant: _Grant, context: _Context, at: datetime) -> Entitlement:
     base = {"key": feature.key, "kind": feature.kind, "enforcement": None}
     base["subscription"] = grant.subscription.external_id if grant.subscription is not None else None
     if feature.kind == Feature.Kind.BOOLEAN:
@@ -142,7 +148,7 @@ def _answer(feature: Feature, grant: _Grant, subscriptions, customer: Customer, 
     base["enforcement"] = grant.enforcement
     if limit == Feature.NO_ACCESS:
         return Entitlement(**base, allowed=False, limit=0, usage=None, remaining=ZERO, value=None)
-    usage = _usage(feature.metric, grant, subscriptions, customer, at)
+    usage = _usage(feature.metric, grant, context, at)
     if limit == Feature.UNLIMITED:
         return Entitlement(**base, allowed=True, limit=-1, usage=usage, remaining=None, value=None)
     remaining = max(Decimal(limit) - usage, ZERO)
@@ -150,59 +156,111 @@ def _answer(feature: Feature, grant: _Grant, subscriptions, customer: Customer, 
     return Entitlement(**base, allowed=allowed, limit=limit, usage=usage, remaining=remaining, value=None)
 
 
-def _context(customer: Customer, at: datetime, features: list[Feature]):
-    """The customer's subscriptions active at ``at`` and their plan versions' rows for ``features``.
+_LOAD = db.Select(
+    ("c", Customer, ["created_at"]),
+    ("f", Feature, None),
+    ("m", Metric, None),
+    ("st", MetricState, ["signature"]),
+    ("s", Subscription, ["merchant", "customer", "external_id", "plan_version", "started_at", "ends_at",
+                         "trial_ends_at", "billing_anchor", "billing_day", "timezone", "overrides"]),
+    ("v", PlanVersion, ["interval", "interval_count", "currency"]),
+    ("pf", PlanFeature, ["plan_version", "feature", "limit", "enabled", "value", "enforcement"]),
+)  # fmt: skip
 
-    One raw query (an entitlement check runs it on every call): subscriptions with their plan version's
-    calendar fields and, joined, the ``PlanFeature`` rows of the requested features.
-    """
-    q = connection.ops.quote_name
-    feature_ids = [feature.pk for feature in features] or [0]
-    sql = (
-        f"SELECT s.*, v.{q('interval')} AS v_interval, v.interval_count AS v_interval_count, "
-        f"v.currency AS v_currency, pf.id AS pf_id, pf.feature_id AS pf_feature_id, pf.{q('limit')} AS pf_limit, "
-        f"pf.enabled AS pf_enabled, pf.value AS pf_value, pf.enforcement AS pf_enforcement "
-        f"FROM {Subscription._meta.db_table} s "
-        f"JOIN {PlanVersion._meta.db_table} v ON v.id = s.plan_version_id "
-        f"LEFT JOIN {PlanFeature._meta.db_table} pf ON pf.plan_version_id = s.plan_version_id "
-        f"AND pf.feature_id IN ({', '.join(['%s'] * len(feature_ids))}) "
-        f"WHERE s.customer_id = %s AND s.started_at <= %s AND (s.ends_at IS NULL OR s.ends_at > %s) "
-        f"ORDER BY s.started_at, s.id"
+
+@cache
+def _load_sql(one_feature: bool) -> str:
+    """Customer, features (with metric and its state's signature) and active subscriptions with their plan
+    versions' rows for those features: one statement, one row per (feature, subscription)."""
+    t = {model: model._meta.db_table for model in (Customer, Feature, Metric, MetricState, Subscription,
+                                                   PlanVersion, PlanFeature)}  # fmt: skip
+    feature_key = "AND f.key = %s" if one_feature else ""
+    return (
+        f"SELECT {_LOAD.columns()} FROM {t[Customer]} c "
+        f"LEFT JOIN {t[Feature]} f ON f.merchant_id = c.merchant_id {feature_key} "
+        f"LEFT JOIN {t[Metric]} m ON m.id = f.metric_id "
+        f"LEFT JOIN {t[MetricState]} st ON st.metric_id = m.id "
+        f"LEFT JOIN {t[Subscription]} s ON s.customer_id = c.id AND s.started_at <= %s "
+        f"AND (s.ends_at IS NULL OR s.ends_at > %s) "
+        f"LEFT JOIN {t[PlanVersion]} v ON v.id = s.plan_version_id "
+        f"LEFT JOIN {t[PlanFeature]} pf ON pf.plan_version_id = s.plan_version_id AND pf.feature_id = f.id "
+        f"WHERE c.merchant_id = %s AND c.external_id = %s "
+        f"ORDER BY f.{connection.ops.quote_name('key')}, s.started_at, s.id"
     )
-    instant = connection.ops.adapt_datetimefield_value(at)
+
+
+@dataclass
+class _Context:
+    customer: Customer
+    features: list[Feature]
+    signatures: dict[int, str | None]  # metric id -> its state's stored signature
+    subscriptions: list[Subscription]
+    plan_features: dict[tuple[int, int], PlanFeature]
+
+
+def _load(merchant: Merchant, external_id: str, key: str | None, at: datetime) -> _Context:
+    """Everything an entitlement answer needs but the usage, in one prepared query.
+
+    ``Customer.DoesNotExist`` for an unknown external id, ``Feature.DoesNotExist`` for an unknown ``key``.
+    """
+    params = [key] if key is not None else []
+    found = db.rows(_load_sql(key is not None), [*params, at, at, merchant.pk, external_id])
+    if not found:
+        raise Customer.DoesNotExist(f"No customer {external_id!r}")
+    features: dict[int, Feature] = {}
+    signatures: dict[int, str | None] = {}
     subscriptions: dict[int, Subscription] = {}
-    plan_features = {}
-    for row in Subscription.objects.raw(sql, [*feature_ids, customer.pk, instant, instant]):
-        subscription = subscriptions.setdefault(row.pk, row)
-        if subscription is row:
-            row.plan_version = PlanVersion(
-                id=row.plan_version_id, interval=row.v_interval, interval_count=row.v_interval_count,
-                currency=row.v_currency,
-            )  # fmt: skip
-        if row.pf_id is not None:
-            plan_features[(row.plan_version_id, row.pf_feature_id)] = PlanFeature(
-                id=row.pf_id, plan_version_id=row.plan_version_id, feature_id=row.pf_feature_id, limit=row.pf_limit,
-                enabled=row.pf_enabled, value=row.pf_value, enforcement=row.pf_enforcement,
-            )  # fmt: skip
-    return list(subscriptions.values()), plan_features
+    plan_features: dict[tuple[int, int], PlanFeature] = {}
+    customer = None
+    for values in found:
+        row_customer, feature, metric, state, subscription, version, plan_feature = _LOAD.instances(values)
+        if customer is None:
+            customer = row_customer
+            customer.merchant, customer.external_id = merchant, external_id
+        if feature is None:
+            if key is not None:
+                raise Feature.DoesNotExist(f"No feature {key!r}")
+            continue
+        if feature.pk not in features:
+            features[feature.pk] = feature
+            feature.metric = metric
+            if metric is not None:
+                signatures[metric.pk] = state.signature if state is not None else None
+        if subscription is not None and subscription.pk not in subscriptions:
+            subscription.plan_version = version
+            subscriptions[subscription.pk] = subscription
+        if plan_feature is not None:
+            plan_features[(plan_feature.plan_version_id, plan_feature.feature_id)] = plan_feature
+    ordered = sorted(subscriptions.values(), key=lambda item: (item.started_at, item.pk))
+    return _Context(customer, list(features.values()), signatures, ordered, plan_features)
+
+
+def _answers(context: _Context, at: datetime) -> list[Entitlement]:
+    answers = []
+    for feature in context.features:
+        grant = _generous(feature, _grants(feature, context.subscriptions, context.plan_features))
+        answers.append(_answer(feature, grant, context, at))
+    return answers
 
 
 def customer_entitlements(*, customer: Customer, at: datetime | None = None) -> list[Entitlement]:
     """Every feature of the merchant as the customer is entitled to it at ``at`` (default now), by key."""
     at = at or timezone.now()
-    features = list(Feature.objects.filter(merchant_id=customer.merchant_id).select_related("metric").order_by("key"))
-    subscriptions, plan_features = _context(customer, at, features)
-    answers = []
-    for feature in features:
-        grant = _generous(feature, _grants(feature, subscriptions, plan_features))
-        answers.append(_answer(feature, grant, subscriptions, customer, at))
-    return answers
+    return _answers(_load(customer.merchant, customer.external_id, None, at), at)
+
+
+def entitlements_check(
+    *, merchant: Merchant, customer_external_id: str, key: str | None = None, at: datetime | None = None
+) -> list[Entitlement]:
+    """The API's check: one feature (``key``) or all of them, for a customer known by external id.
+
+    ``Customer.DoesNotExist`` / ``Feature.DoesNotExist`` when either is unknown to the merchant.
+    """
+    at = at or timezone.now()
+    return _answers(_load(merchant, customer_external_id, key, at), at)
 
 
 def customer_entitlement(*, customer: Customer, key: str, at: datetime | None = None) -> Entitlement:
     """One feature's entitlement; ``Feature.DoesNotExist`` for a key the merchant does not have."""
     at = at or timezone.now()
-    feature = Feature.objects.select_related("metric").get(merchant_id=customer.merchant_id, key=key)
-    subscriptions, plan_features = _context(customer, at, [feature])
-    grant = _generous(feature, _grants(feature, subscriptions, plan_features))
-    return _answer(feature, grant, subscriptions, customer, at)
+    return _answers(_load(customer.merchant, customer.external_id, key, at), at)[0]

@@ -21,15 +21,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 from django.utils import timezone
 
+from atlas import db
 from billing.models import Subscription
-from billing.subscriptions import subscription_period_at, subscriptions_for_customer
-from catalog.models import Charge
+from billing.subscriptions import subscription_period_at
+from catalog.models import Charge, Metric, Plan, PlanVersion
 from catalog.rating import PricedCharge, Rating
 from customers.models import Customer
 from metering.aggregation import Usage
+from metering.models import MetricState
 from metering.selectors import current_usage
 
 ZERO = Decimal(0)
@@ -120,8 +123,14 @@ def _billable_from(subscription: Subscription) -> datetime:
     return max(subscription.started_at, trial_end) if trial_end else subscription.started_at
 
 
-def subscription_usage(*, subscription: Subscription, at: datetime) -> SubscriptionUsage | None:
-    """Usage and amount so far of one subscription's period holding ``at`` (None outside the subscription)."""
+def subscription_usage(
+    *, subscription: Subscription, at: datetime, charges: list[Charge], signatures: dict[int, str | None]
+) -> SubscriptionUsage | None:
+    """Usage and amount so far of one subscription's period holding ``at`` (None outside the subscription).
+
+    ``charges`` are its plan version's, with their metrics; ``signatures`` the stored state signature of each
+    metric as loaded with them.
+    """
     period = subscription_period_at(subscription, at)
     if period is None:
         return None
@@ -135,9 +144,13 @@ def subscription_usage(*, subscription: Subscription, at: datetime) -> Subscript
         currency=version.currency,
         amount=ZERO,
     )
-    for charge in version.charges.all():
+    for charge in charges:
         metric = charge.metric
-        window = {"subscription_external_id": subscription.external_id, "include_untagged": True}
+        window = {
+            "subscription_external_id": subscription.external_id,
+            "include_untagged": True,
+            "stored_signature": signatures.get(metric.pk),
+        }
         usage = current_usage(
             metric=metric, customer_id=subscription.customer_id, start=period.start, end=period.end, **window
         )
@@ -173,21 +186,72 @@ def subscription_usage(*, subscription: Subscription, at: datetime) -> Subscript
     return result
 
 
-def customer_usage(*, customer: Customer, at: datetime | None = None) -> list[SubscriptionUsage]:
-    """Per subscription active at ``at`` (default now), the current period's usage and amount so far."""
-    at = at or timezone.now()
-    subscriptions = (
-        subscriptions_for_customer(customer=customer, at=at)
-        .select_related("plan_version__plan")
-        .prefetch_related("plan_version__charges__metric")
-        .order_by("started_at", "pk")
+_LOAD = db.Select(
+    ("c", Customer, ["external_id"]),
+    ("s", Subscription, None),
+    ("v", PlanVersion, None),
+    ("p", Plan, ["code"]),
+    ("ch", Charge, None),
+    ("m", Metric, None),
+    ("st", MetricState, ["signature"]),
+)
+
+
+@cache
+def _load_sql() -> str:
+    """A customer's subscriptions active at an instant, with plan version, plan code, charges, their metrics
+    and the metrics' stored state signatures: one statement, one row per (subscription, charge)."""
+    t = {model: model._meta.db_table for model in (Customer, Subscription, PlanVersion, Plan, Charge, Metric,
+                                                   MetricState)}  # fmt: skip
+    return (
+        f"SELECT {_LOAD.columns()} FROM {t[Customer]} c "
+        f"LEFT JOIN {t[Subscription]} s ON s.customer_id = c.id AND s.started_at <= %s "
+        f"AND (s.ends_at IS NULL OR s.ends_at > %s) "
+        f"LEFT JOIN {t[PlanVersion]} v ON v.id = s.plan_version_id "
+        f"LEFT JOIN {t[Plan]} p ON p.id = v.plan_id "
+        f"LEFT JOIN {t[Charge]} ch ON ch.plan_version_id = v.id "
+        f"LEFT JOIN {t[Metric]} m ON m.id = ch.metric_id "
+        f"LEFT JOIN {t[MetricState]} st ON st.metric_id = m.id "
+        f"WHERE c.merchant_id = %s AND c.external_id = %s "
+        f"ORDER BY s.started_at, s.id, ch.position, ch.id"
     )
+
+
+def usage_check(*, merchant_id: int, customer_external_id: str, at: datetime | None = None) -> list[SubscriptionUsage]:
+    """Per subscription active at ``at`` (default now), the current period's usage and amount so far.
+
+    Everything but the usage itself comes in one prepared query; ``Customer.DoesNotExist`` for an unknown
+    external id.
+    """
+    at = at or timezone.now()
+    found = db.rows(_load_sql(), [at, at, merchant_id, customer_external_id])
+    if not found:
+        raise Customer.DoesNotExist(f"No customer {customer_external_id!r}")
+    subscriptions: dict[int, tuple[Subscription, list[Charge]]] = {}
+    signatures: dict[int, str | None] = {}
+    for values in found:
+        _, subscription, version, plan, charge, metric, state = _LOAD.instances(values)
+        if subscription is None:
+            continue
+        if subscription.pk not in subscriptions:
+            version.plan = plan
+            subscription.plan_version = version
+            subscriptions[subscription.pk] = (subscription, [])
+        if charge is not None:
+            charge.metric = metric
+            signatures[metric.pk] = state.signature if state is not None else None
+            subscriptions[subscription.pk][1].append(charge)
     out = []
-    for subscription in subscriptions:
-        usage = subscription_usage(subscription=subscription, at=at)
+    for subscription, charges in subscriptions.values():
+        usage = subscription_usage(subscription=subscription, at=at, charges=charges, signatures=signatures)
         if usage is not None:
             out.append(usage)
     return out
+
+
+def customer_usage(*, customer: Customer, at: datetime | None = None) -> list[SubscriptionUsage]:
+    """Per subscription active at ``at`` (default now), the current period's usage and amount so far."""
+    return usage_check(merchant_id=customer.merchant_id, customer_external_id=customer.external_id, at=at)
 
 
 def customer_usage_amounts(*, customer: Customer, at: datetime) -> dict[str, Decimal]:

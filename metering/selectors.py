@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from django.db.models import QuerySet
 
+from atlas import db
 from catalog.models import Metric
 from customers.models import Customer
 from metering.aggregation import (
@@ -25,7 +26,6 @@ from metering.aggregation import (
     Scope,
     Usage,
     Window,
-    fetch_rows,
     finalize,
     group_by,
     match_sql,
@@ -100,7 +100,7 @@ def _bucket_partials(metric: Metric, scope: Scope, window: Window, plan: _Plan) 
         )
         span = window.end_epoch - window.start_epoch
         select_params = [plan.floor_start, plan.floor_start, window.end_epoch, span]
-        rows = fetch_rows(sql, select_params + params + before_params)
+        rows = db.rows(sql, select_params + params + before_params)
     elif not plan.has_buckets:
         return partials
     else:
@@ -116,7 +116,7 @@ def _bucket_partials(metric: Metric, scope: Scope, window: Window, plan: _Plan) 
                 f"SUM(b.events_count) OVER (PARTITION BY b.customer_id, b.group_key) AS cnt "
                 f"FROM {BUCKET_TABLE} b WHERE {where} AND {bounds}) s WHERE rn = 1"
             )
-            for customer_id, key, at, event_id, value, count in fetch_rows(sql, params + bound_params):
+            for customer_id, key, at, event_id, value, count in db.rows(sql, params + bound_params):
                 partials.setdefault((customer_id, key), Partial()).add(count=count, latest=(at, event_id, value))
             return partials
         sql = (
@@ -124,7 +124,7 @@ def _bucket_partials(metric: Metric, scope: Scope, window: Window, plan: _Plan) 
             f"MIN(b.min_value), NULL FROM {BUCKET_TABLE} b WHERE {where} AND {bounds} "
             f"GROUP BY b.customer_id, b.group_key"
         )
-        rows = fetch_rows(sql, params + bound_params)
+        rows = db.rows(sql, params + bound_params)
     for customer_id, key, count, total, maximum, minimum, integral in rows:
         partials.setdefault((customer_id, key), Partial()).add(count, total, maximum, minimum, None, integral)
     return partials
@@ -160,7 +160,7 @@ def _distinct(metric: Metric, scope: Scope, plan: _Plan) -> dict[tuple[int, str]
         f"SELECT customer_id, gkey, COUNT(DISTINCT val), SUM(cnt) FROM ({' UNION ALL '.join(parts)}) u "
         f"GROUP BY customer_id, gkey"
     )
-    return {(customer_id, key): (values, count) for customer_id, key, values, count in fetch_rows(sql, params)}
+    return {(customer_id, key): (values, count) for customer_id, key, values, count in db.rows(sql, params)}
 
 
 def _usage(metric: Metric, scope: Scope, window: Window, width: int) -> dict[tuple[int, str], Usage]:
@@ -196,9 +196,13 @@ def current_usage(
     end: datetime,
     subscription_external_id: str | None = None,
     include_untagged: bool = True,
+    stored_signature: str | None = None,
 ) -> dict[tuple[str, ...], Usage]:
-    """``aggregate(...)`` from the pre-aggregated state: same keys, same quantities, cost independent of volume."""
-    width = metric_state_ensure(metric=metric)
+    """``aggregate(...)`` from the pre-aggregated state: same keys, same quantities, cost independent of volume.
+
+    ``stored_signature`` is the metric state's signature if the caller already read it (saves a query).
+    """
+    width = metric_state_ensure(metric=metric, stored_signature=stored_signature)
     scope = Scope(
         customer_ids=(customer_id,),
         subscription_external_id=subscription_external_id,

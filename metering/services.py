@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from atlas import db
 from atlas.models import Merchant
 from catalog.models import Metric
 from customers.models import Customer
@@ -574,15 +575,20 @@ def metric_state_rebuild(*, metric: Metric, force: bool = False) -> MetricState:
         return state
 
 
-def metric_state_ensure(*, metric: Metric) -> int:
-    """The bucket width of a metric whose state is current, rebuilding it first if it is missing or stale."""
+def metric_state_ensure(*, metric: Metric, stored_signature: str | None = None) -> int:
+    """The bucket width of a metric whose state is current, rebuilding it first if it is missing or stale.
+
+    ``stored_signature``: the state's signature as the caller just read it (saves the query when current).
+    """
     signature, width = state_signature(metric)
-    with connection.cursor() as cursor:  # a plain query: this runs on every read
-        cursor.execute(f"SELECT signature FROM {MetricState._meta.db_table} WHERE metric_id = %s", [metric.pk])
-        row = cursor.fetchone()
-    if row is None or row[0] != signature:
-        metric_state_rebuild(metric=metric)
+    if stored_signature != signature:
+        found = db.row(_STORED_SIGNATURE_SQL, [metric.pk])
+        if found is None or found[0] != signature:
+            metric_state_rebuild(metric=metric)
     return width
+
+
+_STORED_SIGNATURE_SQL = f"SELECT signature FROM {MetricState._meta.db_table} WHERE metric_id = %s"
 
 
 # --- events per quarter hour (the dashboard's events-per-day chart) -------------------------------------------

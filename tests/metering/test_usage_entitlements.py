@@ -242,3 +242,27 @@ class TestEntitlements:
         subscribe(merchant, external_id="sub_2", plan="team")
         body = api.get(f"/api/v1/customers/cus_1/entitlements/api_calls_limit?at={JAN_20}").json()
         assert (body["limit"], body["remaining"]) == (-1, None)
+
+
+class TestQueryCost:
+    """A check is a fixed number of queries, whatever the volume: authentication, one query for the customer,
+    features and subscriptions, and one bucket query per metric read."""
+
+    def test_an_entitlement_check_is_three_queries(self, api, merchant, plan, customer, django_assert_num_queries):
+        subscribe(merchant)
+        january_usage(merchant)
+        path = f"/api/v1/customers/cus_1/entitlements/api_calls_limit?at={JAN_20}"
+        assert api.get(path).json()["usage"] == "1500"  # builds the state and stamps the key's last use
+        with django_assert_num_queries(3):
+            assert api.get(path).json()["usage"] == "1500"
+        send(merchant, *[("api_call", at(2026, 1, 6) + timedelta(seconds=n), {}) for n in range(2000)])
+        with django_assert_num_queries(3):
+            assert api.get(path).json()["usage"] == "3500"
+
+    def test_usage_is_one_bucket_query_per_charge(self, api, merchant, plan, customer, django_assert_num_queries):
+        subscribe(merchant)
+        january_usage(merchant)
+        path = f"/api/v1/customers/cus_1/usage?at={JAN_20}"
+        assert api.get(path).json()["subscriptions"][0]["amount"] == "20.35"
+        with django_assert_num_queries(2 + 3):
+            assert api.get(path).json()["subscriptions"][0]["amount"] == "20.35"
