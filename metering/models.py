@@ -28,8 +28,10 @@ class Event(models.Model):
     """One usage event. ``transaction_id`` is unique per merchant for as long as the event is kept."""
 
     id = models.BigAutoField(primary_key=True)
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="events")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    # No single-column indexes on the foreign keys: the composite indexes below lead with them, and every
+    # index is one more write per ingested event.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="events", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events", db_index=False)
     transaction_id = models.CharField(max_length=255)
     code = models.CharField(max_length=255)
     timestamp = models.DateTimeField()
@@ -81,7 +83,7 @@ class UsageBucket(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    metric = models.ForeignKey(Metric, on_delete=models.CASCADE, related_name="+")
+    metric = models.ForeignKey(Metric, on_delete=models.CASCADE, related_name="+", db_index=False)  # leads the key
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     bucket = models.BigIntegerField()
     subscription_external_id = models.CharField(max_length=255, blank=True, default="")
