@@ -16,9 +16,10 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import psycopg
 from django.conf import settings
@@ -92,7 +93,6 @@ class _Row:
     timestamp: datetime
     properties: dict
     subscription: str
-    customer_id: int | None = None
 
 
 # --- validation (plain code: this is the hot path) -------------------------------------------------------------
@@ -213,9 +213,9 @@ def events_ingest(*, merchant: Merchant, payloads: Sequence, received_at: dateti
 
     A ``transaction_id`` already known to the merchant (stored earlier, by a
     concurrent request, or earlier in the same batch) is a duplicate and is not
-    stored again. Invalid payloads are rejected with their field errors and
-    change nothing. Newly stored events update the usage buckets in the same
-    transaction.
+    stored again. Invalid payloads, and events of unknown customers, are
+    rejected with their field errors and change nothing. Newly stored events
+    update the usage buckets and event counts in the same transaction.
     """
     received_at = received_at or timezone.now()
     result = IngestResult(results=[EventResult(index, "rejected") for index in range(len(payloads))])
@@ -228,26 +228,17 @@ def events_ingest(*, merchant: Merchant, payloads: Sequence, received_at: dateti
         else:
             rows.append(row)
 
-    customers = _customer_ids(merchant, {row.customer for row in rows})
-    unique: dict[str, _Row] = {}
-    for row in rows:
-        row.customer_id = customers.get(row.customer)
-        if row.customer_id is None:
-            result.results[row.index].errors = {"customer": f"no customer with external_id {row.customer!r}"}
-        elif row.transaction_id in unique:
-            result.results[row.index].status = "duplicate"
+    customers, inserted = _store(merchant, rows, received_at) if rows else ({}, {})
+    claimed: set[str] = set()
+    for row in rows:  # in input order: the first event of a transaction_id with a known customer is the one stored
+        outcome = result.results[row.index]
+        if row.customer not in customers:
+            outcome.errors = {"customer": f"no customer with external_id {row.customer!r}"}
+        elif row.transaction_id in inserted and row.transaction_id not in claimed:
+            claimed.add(row.transaction_id)
+            outcome.status, outcome.event_id = "accepted", inserted[row.transaction_id]
         else:
-            unique[row.transaction_id] = row
-
-    if unique:
-        ordered = sorted(unique.values(), key=lambda row: row.transaction_id)
-        inserted = _store(merchant, ordered, received_at)
-        for tid, row in unique.items():
-            outcome = result.results[row.index]
-            if tid in inserted:
-                outcome.status, outcome.event_id = "accepted", inserted[tid]
-            else:
-                outcome.status = "duplicate"
+            outcome.status = "duplicate"
 
     for outcome in result.results:
         if outcome.status == "accepted":
@@ -259,83 +250,34 @@ def events_ingest(*, merchant: Merchant, payloads: Sequence, received_at: dateti
     return result
 
 
-def _customer_ids(merchant: Merchant, external_ids: set[str]) -> dict[str, int]:
-    """Every customer of a batch in one query: {external_id: id}."""
-    if not external_ids:
-        return {}
-    if connection.vendor == "postgresql":
-        # A raw query: building ORM rows for a thousand ids costs more than the query itself.
-        table = Customer._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT external_id, id FROM {table} WHERE merchant_id = %s AND external_id = ANY(%s)",
-                [merchant.pk, list(external_ids)],
-            )
-            return dict(cursor.fetchall())
-    return dict(
-        Customer.objects.filter(merchant=merchant, external_id__in=external_ids).values_list("external_id", "id")
-    )
+def _store(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """Resolve the customers, insert the new events and fold them into the state, in one transaction.
 
-
-def _store(merchant: Merchant, rows: list[_Row], received_at: datetime) -> dict[str, int]:
-    """Insert the rows and fold the new ones into the current state, in one transaction; {transaction_id: id}.
-
-    Rows come in transaction_id order so concurrent batches take the unique
-    index's locks in the same order. A deadlock that slips through anyway (a
-    metric created between two batches changes a statement's shape) is retried.
+    Returns the batch's known customers ``{external_id: id}`` and the inserted events
+    ``{transaction_id: id}``: of the rows sharing a transaction_id, the first with a known customer is
+    inserted, unless the merchant already has that transaction_id. Rows are inserted in transaction_id
+    order so concurrent batches take the unique index's locks in the same order; a deadlock that slips
+    through anyway (a metric created between two batches changes a statement's shape) is retried.
     """
-    for attempt in range(3):
+    for attempt in range(4):
         try:
             with transaction.atomic():
-                _lock_state(merchant.pk, exclusive=False)
-                codes = {row.code for row in rows}
-                metrics = _current_metrics(merchant, codes)
                 if connection.vendor == "postgresql":
-                    inserted = _store_postgres(merchant, rows, received_at, metrics)
-                else:
-                    inserted = _insert(merchant, rows, received_at)
-                    by_tid = {row.transaction_id: row for row in rows}
-                    new_events = [(event_id, by_tid[tid].code) for tid, event_id in inserted.items()]
-                    _state_apply(new_events, metrics)
-                _counts_apply(merchant.pk, [row.timestamp for row in rows if row.transaction_id in inserted])
-                return inserted
+                    return _store_postgres(merchant, rows, received_at)
+                return _store_sqlite(merchant, rows, received_at)
+        except _StaleDefinitions:
+            _DEFINITIONS.pop(merchant.pk, None)  # rolled back; read them again and retry
+            if attempt == 3:
+                raise
         except (OperationalError, psycopg.errors.DeadlockDetected) as exc:
             # Django wraps its own cursors' errors; the raw psycopg cursor of _store_postgres raises directly.
             sqlstate = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None)
-            if attempt == 2 or sqlstate != "40P01":
+            if attempt == 3 or sqlstate != "40P01":
                 raise
     raise AssertionError("unreachable")
 
 
-def _current_metrics(merchant: Merchant, codes: set[str]) -> list[tuple[Metric, int]]:
-    """The metrics fed by ``codes`` whose state is current, with their bucket widths (read under the lock).
-
-    A plain query (this runs for every request): the definition columns and the state's signature.
-    """
-    metric_table, state_table = Metric._meta.db_table, MetricState._meta.db_table
-    text = "CAST({} AS text)" if connection.vendor == "postgresql" else "{}"
-    sql = (
-        f"SELECT m.id, m.code, {text.format('m.event_codes')}, m.aggregation, m.field, {text.format('m.filters')}, "
-        f"{text.format('m.group_by')}, m.period, m.window_seconds, s.signature FROM {metric_table} m "
-        f"LEFT JOIN {state_table} s ON s.metric_id = m.id WHERE m.merchant_id = %s ORDER BY m.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [merchant.pk])
-        rows = cursor.fetchall()
-    out = []
-    for pk, code, codes_json, aggregation, field_name, filters, groups, period, window, signature in rows:
-        metric_codes = json.loads(codes_json) if codes_json else []
-        if signature is None or not set(map(str, metric_codes)) & codes:
-            continue
-        metric = Metric(
-            id=pk, merchant_id=merchant.pk, code=code, event_codes=metric_codes, aggregation=aggregation,
-            field=field_name, filters=json.loads(filters) if filters else {},
-            group_by=json.loads(groups) if groups else [], period=period, window_seconds=window,
-        )  # fmt: skip
-        current, width = state_signature(metric)
-        if signature == current:
-            out.append((metric, width))
-    return out
+_LOCK_SQL = {True: "SELECT pg_advisory_xact_lock(%s, %s)", False: "SELECT pg_advisory_xact_lock_shared(%s, %s)"}
 
 
 _INSERT_COLUMNS = (
@@ -343,42 +285,208 @@ _INSERT_COLUMNS = (
 )
 
 
-def _store_postgres(
-    merchant: Merchant, rows: list[_Row], received_at: datetime, metrics: list[tuple[Metric, int]]
-) -> dict[str, int]:
-    """One statement: the insert (from arrays, so the statement is the same for every batch and is prepared
-    once per connection) and, as data-modifying CTEs over its RETURNING rows, every metric's bucket upsert."""
-    d = Dialect()
-    sql = (
-        f"WITH new_events AS (INSERT INTO {EVENT_TABLE} ({_INSERT_COLUMNS}) "
-        f"SELECT %s, c, t, k, ts, CAST(p AS jsonb), s, %s "
-        f"FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[]) "
-        f"AS u(c, t, k, ts, p, s) "
-        f"ON CONFLICT (merchant_id, transaction_id) DO NOTHING RETURNING *)"
-    )
+_COUNTS_SQL = (
+    f"INSERT INTO {EventCount._meta.db_table} (merchant_id, bucket, count) "
+    f"SELECT %s, to_timestamp(floor(extract(epoch FROM e.timestamp) / {EventCount.SECONDS}) * {EventCount.SECONDS}), "
+    f"count(*) FROM new_events e GROUP BY 2 ORDER BY 2 "
+    f"ON CONFLICT (merchant_id, bucket) DO UPDATE SET count = {EventCount._meta.db_table}.count + excluded.count"
+)
+
+
+_STALE_DELETE_SQL = (
+    f"DELETE FROM {MetricState._meta.db_table} WHERE (metric_id, signature) IN "
+    f"(SELECT * FROM unnest(%b::bigint[], %b::text[]))"
+)
+
+_INSERT_SQL = (
+    f"WITH input AS (SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], "
+    f"%b::text[], %b::text[]) WITH ORDINALITY AS u(customer, t, k, ts, p, s, n)), "
+    f"known AS (SELECT external_id, id FROM {Customer._meta.db_table} WHERE merchant_id = %s "
+    f"AND external_id = ANY(%b::text[])), "
+    f"new_events AS (INSERT INTO {EVENT_TABLE} ({_INSERT_COLUMNS}) "
+    f"SELECT DISTINCT ON (u.t) %s, c.id, u.t, u.k, u.ts, CAST(u.p AS jsonb), u.s, %s "
+    f"FROM input u JOIN known c ON c.external_id = u.customer ORDER BY u.t, u.n "
+    f"ON CONFLICT (merchant_id, transaction_id) DO NOTHING RETURNING *), "
+    f"counts AS ({_COUNTS_SQL})"
+)
+
+
+class _StaleDefinitions(Exception):
+    """The metric definitions or states changed since this process read them: roll back, read them again."""
+
+
+@dataclass(frozen=True)
+class _Definitions:
+    """A merchant's metric definitions as this process last read them, with the digest they were read under.
+
+    ``digest`` is ``_DIGEST_SQL``'s md5 over every metric's definition columns and state signature. The
+    insert statement computes it again under the state lock: equal digests mean the definitions and states
+    are the ones the cached bucket upserts were built for.
+    """
+
+    digest: str
+    metrics: list[tuple[Metric, int]]
+    stale: list[tuple[Metric, str]]
+    statements: dict = field(default_factory=dict)  # {event codes: (insert statement, its metric params)}
+
+    def statement(self, codes: frozenset[str]) -> tuple[str, list]:
+        """The insert statement for a batch of these codes: the bucket upserts of the metrics they feed."""
+        found = self.statements.get(codes)
+        if found is None:
+            d = Dialect()
+            sql, params = _INSERT_SQL, []
+            number = 0
+            for metric, width in self.metrics:
+                if _fed_by(metric, codes):
+                    upsert, upsert_params = state_upsert_sql(d, metric, width, source="new_events")
+                    sql += f", state_{number} AS ({upsert})"
+                    params += upsert_params
+                    number += 1
+            stale = [(metric.pk, signature) for metric, signature in self.stale if _fed_by(metric, codes)]
+            if stale:  # these events are not in those states: a later definition must not find them current
+                sql += f", stale AS ({_STALE_DELETE_SQL})"
+                params += [[pk for pk, _ in stale], [signature for _, signature in stale]]
+            sql += (
+                f" SELECT 0, transaction_id, id FROM new_events UNION ALL SELECT 1, external_id, id FROM known "
+                f"UNION ALL SELECT 2, ({_DIGEST_SQL}), NULL"
+            )
+            if len(self.statements) > 64:  # bounded: batches mix few distinct sets of codes
+                self.statements.clear()
+            found = self.statements[codes] = (sql, params)
+        return found
+
+
+_DEFINITIONS: dict[int, _Definitions] = {}
+
+_DIGEST_SQL = (
+    f"SELECT COALESCE(md5(string_agg(CAST(ROW(m.id, m.event_codes, m.aggregation, m.field, m.filters, m.group_by, "
+    f"m.period, m.window_seconds, s.signature) AS text), ',' ORDER BY m.id)), '') "
+    f"FROM {Metric._meta.db_table} m LEFT JOIN {MetricState._meta.db_table} s ON s.metric_id = m.id "
+    f"WHERE m.merchant_id = %s"
+)
+
+
+def _definitions(merchant: Merchant) -> _Definitions:
+    found = _DEFINITIONS.get(merchant.pk)
+    if found is None:
+        # The digest first: definitions read after it are as new or newer, and a newer one only makes the
+        # statement's check fail and the cache be read again.
+        (digest,) = db.row(_DIGEST_SQL, [merchant.pk])
+        rows = db.rows(_metrics_sql("postgresql"), [merchant.pk])
+        found = _Definitions(digest, *_metric_states(merchant, rows))
+        if len(_DEFINITIONS) > 10_000:  # bounded: one entry per merchant that ingested through this process
+            _DEFINITIONS.clear()
+        _DEFINITIONS[merchant.pk] = found
+    return found
+
+
+def _store_postgres(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple[dict, dict]:
+    """One round trip before the commit: the shared state lock and one statement, pipelined with the
+    transaction's BEGIN. The statement resolves the customers, inserts the events (from arrays, so its text
+    is the same for every batch and it is prepared once per connection) and, as data-modifying CTEs over
+    the inserted rows, upserts the quarter-hour event counts and the buckets of every current metric the
+    events feed. The metric definitions come from this process's cache; the statement also returns the
+    digest of the merchant's definitions and states as it sees them under the lock, and if it is not the
+    one the cache was read under, the transaction is rolled back and retried with fresh definitions."""
+    definitions = _definitions(merchant)
+    sql, metric_params = definitions.statement(frozenset(row.code for row in rows))
     params: list = [
-        merchant.pk,
-        received_at,
-        [row.customer_id for row in rows],
+        [row.customer for row in rows],
         [row.transaction_id for row in rows],
         [row.code for row in rows],
         [row.timestamp for row in rows],
         [json.dumps(row.properties) for row in rows],
         [row.subscription for row in rows],
+        merchant.pk,
+        sorted({row.customer for row in rows}),
+        merchant.pk,
+        received_at,
+        merchant.pk,
+        *metric_params,
+        merchant.pk,
     ]
-    for number, (metric, width) in enumerate(metrics):
-        upsert, upsert_params = state_upsert_sql(d, metric, width, source="new_events")
-        sql += f", state_{number} AS ({upsert})"
-        params += upsert_params
-    sql += " SELECT id, transaction_id FROM new_events"
     connection.ensure_connection()
     # Server-side binding: the arrays travel as parameters, not as quoted literals in the statement.
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.connection.pipeline(), psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_LOCK_SQL[False], [STATE_LOCK, merchant.pk % 2**31], prepare=True)
         cursor.execute(sql, params, prepare=True)
-        return {tid: event_id for event_id, tid in cursor.fetchall()}
+        found = cursor.fetchall()
+    customers, inserted, digest = {}, {}, None
+    for kind, key, pk in found:
+        if kind == 0:
+            inserted[key] = pk
+        elif kind == 1:
+            customers[key] = pk
+        else:
+            digest = key
+    if digest != definitions.digest:
+        raise _StaleDefinitions
+    return customers, inserted
 
 
-def _insert(merchant: Merchant, rows: list[_Row], received_at: datetime) -> dict[str, int]:
+def _store_sqlite(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple[dict, dict]:
+    """SQLite runs one writer at a time (IMMEDIATE transactions), which serves as the state lock."""
+    external_ids = sorted({row.customer for row in rows})
+    customers = dict(
+        Customer.objects.filter(merchant=merchant, external_id__in=external_ids).values_list("external_id", "id")
+    )
+    first: dict[str, _Row] = {}
+    for row in rows:
+        if row.customer in customers:
+            first.setdefault(row.transaction_id, row)
+    if not first:
+        return customers, {}
+    ordered = sorted(first.values(), key=lambda row: row.transaction_id)
+    inserted = _insert(merchant, ordered, customers, received_at)
+    codes = {row.code for row in ordered}
+    with connection.cursor() as cursor:
+        cursor.execute(_metrics_sql("sqlite"), [merchant.pk])
+        current, stale = _metric_states(merchant, cursor.fetchall())
+    metrics = [(metric, width) for metric, width in current if _fed_by(metric, codes)]
+    _state_apply([(event_id, first[tid].code) for tid, event_id in inserted.items()], metrics)
+    for metric, signature in stale:  # these events are not in those states: never let them count as current
+        if _fed_by(metric, codes):
+            MetricState.objects.filter(metric_id=metric.pk, signature=signature).delete()
+    _counts_apply(merchant.pk, [first[tid].timestamp for tid in inserted])
+    return customers, inserted
+
+
+@cache
+def _metrics_sql(vendor: str) -> str:
+    """Every metric's definition columns and its state's signature (a plain query: every request runs it)."""
+    text = "CAST({} AS text)" if vendor == "postgresql" else "{}"
+    return (
+        f"SELECT m.id, m.code, {text.format('m.event_codes')}, m.aggregation, m.field, {text.format('m.filters')}, "
+        f"{text.format('m.group_by')}, m.period, m.window_seconds, s.signature FROM {Metric._meta.db_table} m "
+        f"LEFT JOIN {MetricState._meta.db_table} s ON s.metric_id = m.id WHERE m.merchant_id = %s ORDER BY m.id"
+    )
+
+
+def _metric_states(merchant: Merchant, rows: list[tuple]) -> tuple[list[tuple[Metric, int]], list[tuple[Metric, str]]]:
+    """Of the rows of ``_metrics_sql``, the metrics whose state is current (with their bucket widths), and
+    those whose state is stale (with the stored signature): their definition changed since it was built."""
+    current, stale = [], []
+    for pk, code, codes_json, aggregation, field_name, filters, groups, period, window, signature in rows:
+        if signature is None:
+            continue
+        metric = Metric(
+            id=pk, merchant_id=merchant.pk, code=code, event_codes=json.loads(codes_json) if codes_json else [],
+            aggregation=aggregation, field=field_name, filters=json.loads(filters) if filters else {},
+            group_by=json.loads(groups) if groups else [], period=period, window_seconds=window,
+        )  # fmt: skip
+        expected, width = state_signature(metric)
+        if signature == expected:
+            current.append((metric, width))
+        else:
+            stale.append((metric, signature))
+    return current, stale
+
+
+def _fed_by(metric: Metric, codes: Set[str]) -> bool:
+    return not codes.isdisjoint(event_codes(metric))
+
+
+def _insert(merchant: Merchant, rows: list[_Row], customers: dict[str, int], received_at: datetime) -> dict[str, int]:
     """SQLite: one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING."""
     ops = connection.ops
     properties_field = Event._meta.get_field("properties")
@@ -387,7 +495,7 @@ def _insert(merchant: Merchant, rows: list[_Row], received_at: datetime) -> dict
     for row in rows:
         params += [
             merchant.pk,
-            row.customer_id,
+            customers[row.customer],
             row.transaction_id,
             row.code,
             ops.adapt_datetimefield_value(row.timestamp),
@@ -442,9 +550,8 @@ def _signature(metric: Metric) -> tuple[str, int]:
 def _lock_state(merchant_id: int, *, exclusive: bool) -> None:
     # SQLite runs one writer at a time (IMMEDIATE transactions), which gives the same guarantee.
     if connection.vendor == "postgresql":
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s, %s)", [STATE_LOCK, merchant_id % 2**31])
+            cursor.execute(_LOCK_SQL[exclusive], [STATE_LOCK, merchant_id % 2**31])
 
 
 def _state_apply(new_events: list[tuple[int, str]], metrics: list[tuple[Metric, int]]) -> None:
@@ -471,6 +578,18 @@ def _state_of(metric: Metric) -> MetricState | None:
         return metric.usage_state
     except MetricState.DoesNotExist:
         return None
+
+
+# The bucket columns each aggregation reads (besides events_count), see metering.selectors.
+_STATE_COLUMNS = {
+    Metric.Aggregation.COUNT: (),
+    Metric.Aggregation.UNIQUE_COUNT: (),
+    Metric.Aggregation.SUM: ("total",),
+    Metric.Aggregation.MAX: ("max_value",),
+    Metric.Aggregation.MIN: ("min_value",),
+    Metric.Aggregation.LATEST: (),
+    Metric.Aggregation.WEIGHTED_SUM: ("total", "weighted"),
+}
 
 
 def state_upsert_sql(
@@ -506,41 +625,45 @@ def state_upsert_sql(
         )
     else:
         rank, rank_params, latest_columns = "1", [], "NULL, NULL, NULL"
-    weighted = "SUM(s.num * (s.ep - s.bucket))" if aggregation == Metric.Aggregation.WEIGHTED_SUM else "NULL"
     inner = (
         f"SELECT e.customer_id AS customer_id, {bucket} AS bucket, e.subscription_external_id AS tag, "
         f"{gkey} AS gkey, {value} AS val, {number} AS num, {d.epoch('e.timestamp')} AS ep, e.timestamp AS ts, "
         f"e.id AS id, {rank} AS rn FROM {source} e WHERE {where}"
     )
     inner_params = gkey_params + value_params + number_params + rank_params + params
-    t = BUCKET_TABLE
-    newer = (
-        f"excluded.latest_at IS NOT NULL AND ({t}.latest_at IS NULL OR excluded.latest_at > {t}.latest_at "
-        f"OR (excluded.latest_at = {t}.latest_at AND excluded.latest_id > {t}.latest_id))"
-    )
-
-    def added(column: str) -> str:
-        return (
-            f"{column} = CASE WHEN {t}.{column} IS NULL THEN excluded.{column} "
-            f"WHEN excluded.{column} IS NULL THEN {t}.{column} ELSE {t}.{column} + excluded.{column} END"
+    # Only the columns the aggregation reads are computed and merged; the others stay NULL. The statement
+    # stays short, which also keeps it under psycopg's 4 kB cache limit for parsed statements.
+    used = _STATE_COLUMNS[aggregation]
+    computed = {
+        "total": "SUM(s.num)", "max_value": "MAX(s.num)", "min_value": "MIN(s.num)",
+        "weighted": "SUM(s.num * (s.ep - s.bucket))",
+    }  # fmt: skip
+    selected = ", ".join(computed[column] if column in used else "NULL" for column in computed)
+    merged = ["events_count = b.events_count + excluded.events_count"]
+    for column in ("total", "weighted"):
+        if column in used:
+            merged.append(f"{column} = COALESCE(b.{column} + excluded.{column}, b.{column}, excluded.{column})")
+    if "max_value" in used:
+        merged.append("max_value = CASE WHEN b.max_value IS NULL OR excluded.max_value > b.max_value "
+                      "THEN excluded.max_value ELSE b.max_value END")  # fmt: skip
+    if "min_value" in used:
+        merged.append("min_value = CASE WHEN b.min_value IS NULL OR excluded.min_value < b.min_value "
+                      "THEN excluded.min_value ELSE b.min_value END")  # fmt: skip
+    if latest:
+        newer = (
+            "excluded.latest_at IS NOT NULL AND (b.latest_at IS NULL OR excluded.latest_at > b.latest_at "
+            "OR (excluded.latest_at = b.latest_at AND excluded.latest_id > b.latest_id))"
         )
-
+        merged += [f"{column} = CASE WHEN {newer} THEN excluded.{column} ELSE b.{column} END"
+                   for column in ("latest_value", "latest_id", "latest_at")]  # fmt: skip
     sql = (
-        f"INSERT INTO {t} (metric_id, customer_id, bucket, subscription_external_id, group_key, value, "
-        f"events_count, total, max_value, min_value, weighted, latest_at, latest_id, latest_value) "
-        f"SELECT %s, s.customer_id, s.bucket, s.tag, s.gkey, s.val, COUNT(*), SUM(s.num), MAX(s.num), MIN(s.num), "
-        f"{weighted}, {latest_columns} FROM ({inner}) s WHERE 1 = 1 "
-        f"GROUP BY s.customer_id, s.bucket, s.tag, s.gkey, s.val "
+        f"INSERT INTO {BUCKET_TABLE} AS b (metric_id, customer_id, bucket, subscription_external_id, group_key, "
+        f"value, events_count, total, max_value, min_value, weighted, latest_at, latest_id, latest_value) "
+        f"SELECT %s, s.customer_id, s.bucket, s.tag, s.gkey, s.val, COUNT(*), {selected}, {latest_columns} "
+        f"FROM ({inner}) s WHERE 1 = 1 GROUP BY s.customer_id, s.bucket, s.tag, s.gkey, s.val "
         f"ORDER BY s.customer_id, s.bucket, s.tag, s.gkey, s.val "
-        f"ON CONFLICT (metric_id, customer_id, bucket, subscription_external_id, group_key, value) DO UPDATE SET "
-        f"events_count = {t}.events_count + excluded.events_count, {added('total')}, {added('weighted')}, "
-        f"max_value = CASE WHEN {t}.max_value IS NULL OR excluded.max_value > {t}.max_value "
-        f"THEN excluded.max_value ELSE {t}.max_value END, "
-        f"min_value = CASE WHEN {t}.min_value IS NULL OR excluded.min_value < {t}.min_value "
-        f"THEN excluded.min_value ELSE {t}.min_value END, "
-        f"latest_value = CASE WHEN {newer} THEN excluded.latest_value ELSE {t}.latest_value END, "
-        f"latest_id = CASE WHEN {newer} THEN excluded.latest_id ELSE {t}.latest_id END, "
-        f"latest_at = CASE WHEN {newer} THEN excluded.latest_at ELSE {t}.latest_at END"
+        f"ON CONFLICT (metric_id, customer_id, bucket, subscription_external_id, group_key, value) "
+        f"DO UPDATE SET {', '.join(merged)}"
     )
     return sql, [metric.pk, *inner_params]
 
@@ -560,6 +683,7 @@ def metric_state_rebuild(*, metric: Metric, force: bool = False) -> MetricState:
         if state is not None and state.signature == signature and not force:
             return state  # someone rebuilt it while we waited for the lock
         UsageBucket.objects.filter(metric=metric).delete()
+        _DEFINITIONS.pop(metric.merchant_id, None)  # this process's ingestion reads the new state's definition
         sql, params = state_upsert_sql(Dialect(), metric, width)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -191,3 +191,47 @@ def test_a_rebuild_racing_ingestion_misses_nothing(tenant):
         thread.join()
     assert errors == []
     assert current_usage(metric=metric, customer_id=customer.pk, **JAN) == {(): Usage(Decimal(600), 600)}
+
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="the definitions cache is PostgreSQL's")
+
+
+@postgres_only
+def test_a_process_with_stale_metric_definitions_rereads_them_before_it_commits(merchant, customer):
+    """Another process changed the metrics after this one cached them: the insert sees it under the lock,
+    rolls back and retries with fresh definitions, so no event misses a current state."""
+    from metering import services
+
+    calls = make_metric(merchant, code="calls", event_codes=["api_call"])
+    current_usage(metric=calls, customer_id=customer.pk, **JAN)
+    ingest(merchant, e(at(2026, 1, 2, 10)))
+    stale = services._DEFINITIONS[merchant.pk]
+    assert [metric.code for metric, _ in stale.metrics] == ["calls"]
+
+    # as another process would: a new metric on the same events, with its state built, then a changed definition
+    total = make_metric(merchant, code="total", event_codes=["api_call"], aggregation="sum", field="n")
+    current_usage(metric=total, customer_id=customer.pk, **JAN)
+    services._DEFINITIONS[merchant.pk] = stale  # this process still holds what it read before
+
+    ingest(merchant, e(at(2026, 1, 2, 11), n=5))
+    assert services._DEFINITIONS[merchant.pk] is not stale
+    assert {metric.code for metric, _ in services._DEFINITIONS[merchant.pk].metrics} == {"calls", "total"}
+    for metric, expected, buckets in ((calls, Usage(Decimal(2), 2), 2), (total, Usage(Decimal(5), 1), 1)):
+        assert current_usage(metric=metric, customer_id=customer.pk, **JAN) == {(): expected}
+        assert UsageBucket.objects.filter(metric=metric).count() == buckets
+    assert Event.objects.filter(merchant=merchant).count() == 2  # the rolled-back attempt left nothing behind
+
+
+def test_a_definition_edited_and_restored_before_any_read_does_not_hide_events(merchant, customer):
+    """Events ingested while a metric's state is stale are not in it: restoring the old definition must not
+    make that state current again."""
+    metric = make_metric(merchant, aggregation="sum", field="n")
+    current_usage(metric=metric, customer_id=customer.pk, **JAN)
+    type(metric).objects.filter(pk=metric.pk).update(field="m")  # an edit: the state is stale
+    ingest(merchant, e(at(2026, 1, 2, 10), n=2))
+    assert not MetricState.objects.filter(metric=metric).exists()  # dropped with the insert
+    type(metric).objects.filter(pk=metric.pk).update(field="n")  # restored, with no read in between
+    ingest(merchant, e(at(2026, 1, 2, 11), n=3))
+    metric.refresh_from_db()
+    usage = current_usage(metric=metric, customer_id=customer.pk, **JAN)
+    assert usage == aggregate(metric=metric, customer_id=customer.pk, **JAN) == {(): Usage(Decimal(5), 2)}
