@@ -1,11 +1,18 @@
-"""Production server configuration (``make prod``; the benchmarks use it too)."""
+"""Production server configuration (``make prod``; the benchmarks use it too).
+
+Threaded workers keep client connections alive between requests (a sync worker
+closes every connection after one response), so an API client that sends many
+small requests, like single events or entitlement checks, pays for the TCP
+handshake and connection setup once. Each thread has its own database
+connection, kept for ``DB_CONN_MAX_AGE`` seconds.
+"""
 
 import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "sync"
-threads = 1
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 60
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG") or None

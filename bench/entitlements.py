@@ -13,13 +13,14 @@ a metric change triggers (``metric_state_rebuild``; its time is printed).
 
 Then gunicorn runs with the production settings (``DEBUG=0``,
 ``atlas/gunicorn.conf.py``, 2 workers) and one client in this process (standard
-library only) times, for each customer: ``GET /customers/{id}/entitlements/{key}``
+library only, one kept-alive connection) times, for each customer: ``GET /customers/{id}/entitlements/{key}``
 for the monthly limit and the rolling limit, and ``GET /customers/{id}/usage``.
 It prints p50/p99 and the ratio of the big customer's p99 to the small one's.
 Every loop is bounded; the server is stopped and the database dropped at the end.
 """
 
 import argparse
+import http.client
 import json
 import random
 import sys
@@ -63,18 +64,23 @@ def load_events(merchant_id: int, customer_id: int, count: int, start: datetime,
 
 
 def timed(port: int, key: str, path: str, count: int) -> tuple[list[float], bytes]:
-    for _ in range(20):  # warm-up
-        status, body = request(port, "GET", path, key)
-        if status != 200:
-            raise SystemExit(f"GET {path} answered {status}: {body[:300]!r}")
-    latencies = []
-    for _ in range(count):
-        started = time.perf_counter()
-        status, body = request(port, "GET", path, key)
-        latencies.append(time.perf_counter() - started)
-        if status != 200:
-            raise SystemExit(f"GET {path} answered {status}")
-    return latencies, body
+    """``count`` sequential requests on one kept-alive connection, as an API client library sends them."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for _ in range(20):  # warm-up
+            status, body = request(port, "GET", path, key, conn=conn)
+            if status != 200:
+                raise SystemExit(f"GET {path} answered {status}: {body[:300]!r}")
+        latencies = []
+        for _ in range(count):
+            started = time.perf_counter()
+            status, body = request(port, "GET", path, key, conn=conn)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                raise SystemExit(f"GET {path} answered {status}")
+        return latencies, body
+    finally:
+        conn.close()
 
 
 def main() -> None:
