@@ -198,13 +198,14 @@ class _Context:
     plan_features: dict[tuple[int, int], PlanFeature]
 
 
-def _load(merchant: Merchant, external_id: str, key: str | None, at: datetime) -> _Context:
+def _load(merchant: Merchant | int, external_id: str, key: str | None, at: datetime) -> _Context:
     """Everything an entitlement answer needs but the usage, in one prepared query.
 
     ``Customer.DoesNotExist`` for an unknown external id, ``Feature.DoesNotExist`` for an unknown ``key``.
     """
     params = [key] if key is not None else []
-    found = db.rows(_load_sql(key is not None), [*params, at, at, merchant.pk, external_id])
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    found = db.rows(_load_sql(key is not None), [*params, at, at, merchant_id, external_id])
     if not found:
         raise Customer.DoesNotExist(f"No customer {external_id!r}")
     features: dict[int, Feature] = {}
@@ -216,7 +217,9 @@ def _load(merchant: Merchant, external_id: str, key: str | None, at: datetime) -
         row_customer, feature, metric, state, subscription, version, plan_feature = _LOAD.instances(values)
         if customer is None:
             customer = row_customer
-            customer.merchant, customer.external_id = merchant, external_id
+            customer.merchant_id, customer.external_id = merchant_id, external_id
+            if not isinstance(merchant, int):
+                customer.merchant = merchant  # already loaded (the API key's); else read if a default needs it
         if feature is None:
             if key is not None:
                 raise Feature.DoesNotExist(f"No feature {key!r}")
@@ -246,7 +249,7 @@ def _answers(context: _Context, at: datetime) -> list[Entitlement]:
 def customer_entitlements(*, customer: Customer, at: datetime | None = None) -> list[Entitlement]:
     """Every feature of the merchant as the customer is entitled to it at ``at`` (default now), by key."""
     at = at or timezone.now()
-    return _answers(_load(customer.merchant, customer.external_id, None, at), at)
+    return _answers(_load(customer.merchant_id, customer.external_id, None, at), at)
 
 
 def entitlements_check(
@@ -263,4 +266,4 @@ def entitlements_check(
 def customer_entitlement(*, customer: Customer, key: str, at: datetime | None = None) -> Entitlement:
     """One feature's entitlement; ``Feature.DoesNotExist`` for a key the merchant does not have."""
     at = at or timezone.now()
-    return _answers(_load(customer.merchant, customer.external_id, key, at), at)[0]
+    return _answers(_load(customer.merchant_id, customer.external_id, key, at), at)[0]
