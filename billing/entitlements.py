@@ -35,7 +35,7 @@ from atlas import db
 from atlas.models import Merchant
 from billing.models import Subscription
 from billing.periods import Calendar
-from billing.subscriptions import subscription_period_at
+from billing.subscriptions import ACTIVE_AT_SQL, subscription_period_at
 from catalog.models import Feature, Metric, PlanFeature, PlanVersion
 from customers.models import Customer
 from metering.models import MetricState
@@ -180,8 +180,7 @@ def _load_sql(one_feature: bool) -> str:
         f"LEFT JOIN {t[Feature]} f ON f.merchant_id = c.merchant_id {feature_key} "
         f"LEFT JOIN {t[Metric]} m ON m.id = f.metric_id "
         f"LEFT JOIN {t[MetricState]} st ON st.metric_id = m.id "
-        f"LEFT JOIN {t[Subscription]} s ON s.customer_id = c.id AND s.started_at <= %s "
-        f"AND (s.ends_at IS NULL OR s.ends_at > %s) "
+        f"LEFT JOIN {t[Subscription]} s ON s.customer_id = c.id AND {ACTIVE_AT_SQL} "
         f"LEFT JOIN {t[PlanVersion]} v ON v.id = s.plan_version_id "
         f"LEFT JOIN {t[PlanFeature]} pf ON pf.plan_version_id = s.plan_version_id AND pf.feature_id = f.id "
         f"WHERE c.merchant_id = %s AND c.external_id = %s "
@@ -198,13 +197,15 @@ class _Context:
     plan_features: dict[tuple[int, int], PlanFeature]
 
 
-def _load(merchant: Merchant | int, external_id: str, key: str | None, at: datetime) -> _Context:
+def _load(
+    merchant_id: int, external_id: str, key: str | None, at: datetime, merchant: Merchant | None = None
+) -> _Context:
     """Everything an entitlement answer needs but the usage, in one prepared query.
 
+    ``merchant``, if the caller has it loaded, saves reading it for a default limit's calendar.
     ``Customer.DoesNotExist`` for an unknown external id, ``Feature.DoesNotExist`` for an unknown ``key``.
     """
     params = [key] if key is not None else []
-    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
     found = db.rows(_load_sql(key is not None), [*params, at, at, merchant_id, external_id])
     if not found:
         raise Customer.DoesNotExist(f"No customer {external_id!r}")
@@ -218,8 +219,8 @@ def _load(merchant: Merchant | int, external_id: str, key: str | None, at: datet
         if customer is None:
             customer = row_customer
             customer.merchant_id, customer.external_id = merchant_id, external_id
-            if not isinstance(merchant, int):
-                customer.merchant = merchant  # already loaded (the API key's); else read if a default needs it
+            if merchant is not None:
+                customer.merchant = merchant
         if feature is None:
             if key is not None:
                 raise Feature.DoesNotExist(f"No feature {key!r}")
@@ -260,7 +261,7 @@ def entitlements_check(
     ``Customer.DoesNotExist`` / ``Feature.DoesNotExist`` when either is unknown to the merchant.
     """
     at = at or timezone.now()
-    return _answers(_load(merchant, customer_external_id, key, at), at)
+    return _answers(_load(merchant.pk, customer_external_id, key, at, merchant), at)
 
 
 def customer_entitlement(*, customer: Customer, key: str, at: datetime | None = None) -> Entitlement:

@@ -83,6 +83,10 @@ def active_filter(at: datetime) -> Q:
     return Q(started_at__lte=at) & (Q(ends_at__isnull=True) | Q(ends_at__gt=at))
 
 
+# ``active_filter`` in plain SQL for a subscription table aliased ``s``; its two parameters are the instant.
+ACTIVE_AT_SQL = "s.started_at <= %s AND (s.ends_at IS NULL OR s.ends_at > %s)"
+
+
 def subscriptions_active(*, merchant: Merchant, at: datetime) -> QuerySet:
     """Subscriptions of the merchant active at ``at`` (``started_at <= at < ends_at``)."""
     return (

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from atlas import db
 from billing.models import Subscription
-from billing.subscriptions import subscription_period_at
+from billing.subscriptions import ACTIVE_AT_SQL, subscription_period_at
 from catalog.models import Charge, Metric, Plan, PlanVersion
 from catalog.rating import PricedCharge, Rating
 from customers.models import Customer
@@ -205,8 +205,7 @@ def _load_sql() -> str:
                                                    MetricState)}  # fmt: skip
     return (
         f"SELECT {_LOAD.columns()} FROM {t[Customer]} c "
-        f"LEFT JOIN {t[Subscription]} s ON s.customer_id = c.id AND s.started_at <= %s "
-        f"AND (s.ends_at IS NULL OR s.ends_at > %s) "
+        f"LEFT JOIN {t[Subscription]} s ON s.customer_id = c.id AND {ACTIVE_AT_SQL} "
         f"LEFT JOIN {t[PlanVersion]} v ON v.id = s.plan_version_id "
         f"LEFT JOIN {t[Plan]} p ON p.id = v.plan_id "
         f"LEFT JOIN {t[Charge]} ch ON ch.plan_version_id = v.id "

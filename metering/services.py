@@ -372,8 +372,7 @@ def _definitions(merchant: Merchant) -> _Definitions:
         # The digest first: definitions read after it are as new or newer, and a newer one only makes the
         # statement's check fail and the cache be read again.
         (digest,) = db.row(_DIGEST_SQL, [merchant.pk])
-        rows = db.rows(_metrics_sql("postgresql"), [merchant.pk])
-        found = _Definitions(digest, *_metric_states(merchant, rows))
+        found = _Definitions(digest, *_metric_states(merchant))
         if len(_DEFINITIONS) > 10_000:  # bounded: one entry per merchant that ingested through this process
             _DEFINITIONS.clear()
         _DEFINITIONS[merchant.pk] = found
@@ -439,9 +438,7 @@ def _store_sqlite(merchant: Merchant, rows: list[_Row], received_at: datetime) -
     ordered = sorted(first.values(), key=lambda row: row.transaction_id)
     inserted = _insert(merchant, ordered, customers, received_at)
     codes = {row.code for row in ordered}
-    with connection.cursor() as cursor:
-        cursor.execute(_metrics_sql("sqlite"), [merchant.pk])
-        current, stale = _metric_states(merchant, cursor.fetchall())
+    current, stale = _metric_states(merchant)
     metrics = [(metric, width) for metric, width in current if _fed_by(metric, codes)]
     _state_apply([(event_id, first[tid].code) for tid, event_id in inserted.items()], metrics)
     for metric, signature in stale:  # these events are not in those states: never let them count as current
@@ -451,34 +448,38 @@ def _store_sqlite(merchant: Merchant, rows: list[_Row], received_at: datetime) -
     return customers, inserted
 
 
+# Every column the bucket upserts read: a deferred one would cost a query per metric on the hot path.
+_METRIC_STATES = db.Select(
+    (
+        "m",
+        Metric,
+        ["merchant", "code", "event_codes", "aggregation", "field", "filters", "group_by", "period", "window_seconds"],
+    ),
+    ("s", MetricState, ["signature"]),
+)
+
+
 @cache
-def _metrics_sql(vendor: str) -> str:
-    """Every metric's definition columns and its state's signature (a plain query: every request runs it)."""
-    text = "CAST({} AS text)" if vendor == "postgresql" else "{}"
+def _metric_states_sql() -> str:
     return (
-        f"SELECT m.id, m.code, {text.format('m.event_codes')}, m.aggregation, m.field, {text.format('m.filters')}, "
-        f"{text.format('m.group_by')}, m.period, m.window_seconds, s.signature FROM {Metric._meta.db_table} m "
+        f"SELECT {_METRIC_STATES.columns()} FROM {Metric._meta.db_table} m "
         f"LEFT JOIN {MetricState._meta.db_table} s ON s.metric_id = m.id WHERE m.merchant_id = %s ORDER BY m.id"
     )
 
 
-def _metric_states(merchant: Merchant, rows: list[tuple]) -> tuple[list[tuple[Metric, int]], list[tuple[Metric, str]]]:
-    """Of the rows of ``_metrics_sql``, the metrics whose state is current (with their bucket widths), and
-    those whose state is stale (with the stored signature): their definition changed since it was built."""
+def _metric_states(merchant: Merchant) -> tuple[list[tuple[Metric, int]], list[tuple[Metric, str]]]:
+    """The merchant's metrics whose state is current (with their bucket widths), and those whose state is
+    stale (with the stored signature): their definition changed since it was built."""
     current, stale = [], []
-    for pk, code, codes_json, aggregation, field_name, filters, groups, period, window, signature in rows:
-        if signature is None:
+    for values in db.rows(_metric_states_sql(), [merchant.pk]):
+        metric, state = _METRIC_STATES.instances(values)
+        if state is None:
             continue
-        metric = Metric(
-            id=pk, merchant_id=merchant.pk, code=code, event_codes=json.loads(codes_json) if codes_json else [],
-            aggregation=aggregation, field=field_name, filters=json.loads(filters) if filters else {},
-            group_by=json.loads(groups) if groups else [], period=period, window_seconds=window,
-        )  # fmt: skip
         expected, width = state_signature(metric)
-        if signature == expected:
+        if state.signature == expected:
             current.append((metric, width))
         else:
-            stale.append((metric, signature))
+            stale.append((metric, state.signature))
     return current, stale
 
 
