@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence, Set
+from collections.abc import Collection, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -27,7 +27,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from atlas import db
-from atlas.models import Merchant
+from atlas.models import ApiKey, Merchant
 from catalog.models import Metric
 from customers.models import Customer
 from metering.aggregation import (
@@ -85,7 +85,9 @@ class IngestResult:
 
 
 @dataclass
-class _Row:
+class EventRow:
+    """One validated event, ready to store; ``index`` is its position in the request (or group)."""
+
     index: int
     transaction_id: str
     customer: str
@@ -93,6 +95,18 @@ class _Row:
     timestamp: datetime
     properties: dict
     subscription: str
+    received_at: datetime
+
+
+class KeysNotCurrent(Exception):
+    """Some API keys the ingestion was asked to confirm are revoked or deleted: nothing was stored.
+
+    ``current`` holds the ids of those still current.
+    """
+
+    def __init__(self, current: set[int] | None):
+        super().__init__(current)
+        self.current = current
 
 
 # --- validation (plain code: this is the hot path) -------------------------------------------------------------
@@ -180,7 +194,7 @@ def _latest_allowed(received_at: datetime) -> datetime:
 
 def validate_event(
     payload, received_at: datetime, index: int = 0, latest: datetime | None = None
-) -> tuple[_Row | None, dict[str, str]]:
+) -> tuple[EventRow | None, dict[str, str]]:
     """One event payload checked with plain code: (row, {}) or (None, {field: reason})."""
     if not isinstance(payload, dict):
         return None, {"": "must be an object"}
@@ -202,13 +216,15 @@ def validate_event(
                 errors["timestamp"] = "must not be more than 5 minutes in the future"
     if errors:
         return None, errors
-    return _Row(index, transaction_id, customer, code, timestamp, properties, subscription), {}
+    return EventRow(index, transaction_id, customer, code, timestamp, properties, subscription, received_at), {}
 
 
 # --- ingestion -------------------------------------------------------------------------------------------------
 
 
-def events_ingest(*, merchant: Merchant, payloads: Sequence, received_at: datetime | None = None) -> IngestResult:
+def events_ingest(
+    *, merchant: Merchant, payloads: Sequence, received_at: datetime | None = None, keys: Collection[int] = ()
+) -> IngestResult:
     """Store every valid event exactly once and report each payload by index.
 
     A ``transaction_id`` already known to the merchant (stored earlier, by a
@@ -216,10 +232,13 @@ def events_ingest(*, merchant: Merchant, payloads: Sequence, received_at: dateti
     stored again. Invalid payloads, and events of unknown customers, are
     rejected with their field errors and change nothing. Newly stored events
     update the usage buckets and event counts in the same transaction.
+
+    ``keys``: API key ids to confirm current (not revoked, not deleted) in the same
+    transaction; if one is not, nothing is stored and ``KeysNotCurrent`` is raised.
     """
     received_at = received_at or timezone.now()
     result = IngestResult(results=[EventResult(index, "rejected") for index in range(len(payloads))])
-    rows: list[_Row] = []
+    rows: list[EventRow] = []
     latest = _latest_allowed(received_at)
     for index, payload in enumerate(payloads):
         row, errors = validate_event(payload, received_at, index, latest)
@@ -227,19 +246,8 @@ def events_ingest(*, merchant: Merchant, payloads: Sequence, received_at: dateti
             result.results[index].errors = errors
         else:
             rows.append(row)
-
-    customers, inserted = _store(merchant, rows, received_at) if rows else ({}, {})
-    claimed: set[str] = set()
-    for row in rows:  # in input order: the first event of a transaction_id with a known customer is the one stored
-        outcome = result.results[row.index]
-        if row.customer not in customers:
-            outcome.errors = {"customer": f"no customer with external_id {row.customer!r}"}
-        elif row.transaction_id in inserted and row.transaction_id not in claimed:
-            claimed.add(row.transaction_id)
-            outcome.status, outcome.event_id = "accepted", inserted[row.transaction_id]
-        else:
-            outcome.status = "duplicate"
-
+    if rows:
+        events_store(merchant=merchant, rows=rows, results=result.results, keys=keys)
     for outcome in result.results:
         if outcome.status == "accepted":
             result.accepted += 1
@@ -250,7 +258,28 @@ def events_ingest(*, merchant: Merchant, payloads: Sequence, received_at: dateti
     return result
 
 
-def _store(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple[dict[str, int], dict[str, int]]:
+def events_store(
+    *, merchant: Merchant, rows: Sequence[EventRow], results: Sequence[EventResult], keys: Collection[int] = ()
+) -> None:
+    """Store validated rows in one transaction and fill ``results[row.index]`` for each (see ``events_ingest``).
+
+    In input order, the first row of a transaction_id with a known customer is the one stored (unless the
+    merchant already has that transaction_id); later ones are duplicates.
+    """
+    customers, inserted = _store(merchant, rows, keys)
+    claimed: set[str] = set()
+    for row in rows:
+        outcome = results[row.index]
+        if row.customer not in customers:
+            outcome.errors = {"customer": f"no customer with external_id {row.customer!r}"}
+        elif row.transaction_id in inserted and row.transaction_id not in claimed:
+            claimed.add(row.transaction_id)
+            outcome.status, outcome.event_id = "accepted", inserted[row.transaction_id]
+        else:
+            outcome.status = "duplicate"
+
+
+def _store(merchant: Merchant, rows: Sequence[EventRow], keys: Collection[int]) -> tuple[dict, dict]:
     """Resolve the customers, insert the new events and fold them into the state, in one transaction.
 
     Returns the batch's known customers ``{external_id: id}`` and the inserted events
@@ -259,12 +288,20 @@ def _store(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple
     order so concurrent batches take the unique index's locks in the same order; a deadlock that slips
     through anyway (a metric created between two batches changes a statement's shape) is retried.
     """
+    keys = sorted(set(keys))
     for attempt in range(4):
         try:
+            if connection.vendor == "postgresql":
+                if not connection.in_atomic_block:
+                    return _store_postgres(merchant, rows, keys, own_transaction=True)
+                with transaction.atomic():  # a savepoint in the caller's transaction
+                    return _store_postgres(merchant, rows, keys, own_transaction=False)
             with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    return _store_postgres(merchant, rows, received_at)
-                return _store_sqlite(merchant, rows, received_at)
+                return _store_sqlite(merchant, rows, keys)
+        except KeysNotCurrent as exc:
+            if exc.current is None:
+                raise KeysNotCurrent({pk for (pk,) in db.rows(_CURRENT_KEYS_SQL, [keys])}) from None
+            raise
         except _StaleDefinitions:
             _DEFINITIONS.pop(merchant.pk, None)  # rolled back; read them again and retry
             if attempt == 3:
@@ -278,6 +315,10 @@ def _store(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple
 
 
 _LOCK_SQL = {True: "SELECT pg_advisory_xact_lock(%s, %s)", False: "SELECT pg_advisory_xact_lock_shared(%s, %s)"}
+_CURRENT_KEYS_SQL = f"SELECT id FROM {ApiKey._meta.db_table} WHERE id = ANY(%s) AND revoked_at IS NULL"
+# Raised by atlas_ingest_guard (migration 0005) inside the ingest statement, with one of these messages.
+GUARD_SQLSTATE = "AT001"
+_GUARD_STALE, _GUARD_KEYS = "stale metric definitions", "API key not current"
 
 
 _INSERT_COLUMNS = (
@@ -300,11 +341,11 @@ _STALE_DELETE_SQL = (
 
 _INSERT_SQL = (
     f"WITH input AS (SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], "
-    f"%b::text[], %b::text[]) WITH ORDINALITY AS u(customer, t, k, ts, p, s, n)), "
+    f"%b::text[], %b::text[], %b::timestamptz[]) WITH ORDINALITY AS u(customer, t, k, ts, p, s, r, n)), "
     f"known AS (SELECT external_id, id FROM {Customer._meta.db_table} WHERE merchant_id = %s "
     f"AND external_id = ANY(%b::text[])), "
     f"new_events AS (INSERT INTO {EVENT_TABLE} ({_INSERT_COLUMNS}) "
-    f"SELECT DISTINCT ON (u.t) %s, c.id, u.t, u.k, u.ts, CAST(u.p AS jsonb), u.s, %s "
+    f"SELECT DISTINCT ON (u.t) %s, c.id, u.t, u.k, u.ts, CAST(u.p AS jsonb), u.s, u.r "
     f"FROM input u JOIN known c ON c.external_id = u.customer ORDER BY u.t, u.n "
     f"ON CONFLICT (merchant_id, transaction_id) DO NOTHING RETURNING *), "
     f"counts AS ({_COUNTS_SQL})"
@@ -348,7 +389,9 @@ class _Definitions:
                 params += [[pk for pk, _ in stale], [signature for _, signature in stale]]
             sql += (
                 f" SELECT 0, transaction_id, id FROM new_events UNION ALL SELECT 1, external_id, id FROM known "
-                f"UNION ALL SELECT 2, ({_DIGEST_SQL}), NULL"
+                f"UNION ALL SELECT 2, NULL, atlas_ingest_guard(({_DIGEST_SQL}) = %s, '{_GUARD_STALE}') "
+                f"+ atlas_ingest_guard((SELECT count(*) FROM {ApiKey._meta.db_table} WHERE id = ANY(%s) "
+                f"AND revoked_at IS NULL) = cardinality(%s::bigint[]), '{_GUARD_KEYS}')"
             )
             if len(self.statements) > 64:  # bounded: batches mix few distinct sets of codes
                 self.statements.clear()
@@ -379,14 +422,23 @@ def _definitions(merchant: Merchant) -> _Definitions:
     return found
 
 
-def _store_postgres(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple[dict, dict]:
-    """One round trip before the commit: the shared state lock and one statement, pipelined with the
-    transaction's BEGIN. The statement resolves the customers, inserts the events (from arrays, so its text
-    is the same for every batch and it is prepared once per connection) and, as data-modifying CTEs over
-    the inserted rows, upserts the quarter-hour event counts and the buckets of every current metric the
-    events feed. The metric definitions come from this process's cache; the statement also returns the
-    digest of the merchant's definitions and states as it sees them under the lock, and if it is not the
-    one the cache was read under, the transaction is rolled back and retried with fresh definitions."""
+def _store_postgres(
+    merchant: Merchant, rows: Sequence[EventRow], keys: list[int], *, own_transaction: bool
+) -> tuple[dict, dict]:
+    """One round trip: ``BEGIN``, the shared state lock, one statement and ``COMMIT``, pipelined.
+
+    The statement resolves the customers, inserts the events (from arrays, so its text is the same for
+    every batch and it is prepared once per connection) and, as data-modifying CTEs over the inserted
+    rows, upserts the quarter-hour event counts and the buckets of every current metric the events feed.
+    The metric definitions come from this process's cache. Nothing needs to be read before the commit:
+    the statement itself fails (``atlas_ingest_guard``) if the merchant's definitions and states, as seen
+    under the lock, are not the ones the cache was read under (then it is retried with fresh ones), or if
+    an API key to confirm is revoked or deleted. A failed statement makes the pipelined ``COMMIT`` a no-op,
+    and the transaction is rolled back here. Row locks (bucket and count rows) are held only while
+    PostgreSQL runs the statement and the commit, never while this process waits for its next turn.
+
+    ``own_transaction=False``: the caller holds a transaction (a savepoint of it wraps this call).
+    """
     definitions = _definitions(merchant)
     sql, metric_params = definitions.statement(frozenset(row.code for row in rows))
     params: list = [
@@ -396,47 +448,65 @@ def _store_postgres(merchant: Merchant, rows: list[_Row], received_at: datetime)
         [row.timestamp for row in rows],
         [json.dumps(row.properties) for row in rows],
         [row.subscription for row in rows],
+        [row.received_at for row in rows],
         merchant.pk,
         sorted({row.customer for row in rows}),
         merchant.pk,
-        received_at,
         merchant.pk,
         *metric_params,
         merchant.pk,
+        definitions.digest,
+        keys,
+        keys,
     ]
     connection.ensure_connection()
-    # Server-side binding: the arrays travel as parameters, not as quoted literals in the statement.
-    with connection.connection.pipeline(), psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_LOCK_SQL[False], [STATE_LOCK, merchant.pk % 2**31], prepare=True)
-        cursor.execute(sql, params, prepare=True)
-        found = cursor.fetchall()
-    customers, inserted, digest = {}, {}, None
+    raw = connection.connection
+    try:
+        # Server-side binding: the arrays travel as parameters, not as quoted literals in the statement.
+        with raw.pipeline(), psycopg.Cursor(raw) as control, psycopg.Cursor(raw) as cursor:
+            if own_transaction:
+                control.execute("BEGIN")
+            control.execute(_LOCK_SQL[False], [STATE_LOCK, merchant.pk % 2**31], prepare=True)
+            cursor.execute(sql, params, prepare=True)
+            if own_transaction:
+                control.execute("COMMIT")
+            found = cursor.fetchall()
+    except psycopg.Error as exc:
+        if own_transaction and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raw.execute("ROLLBACK")
+        if exc.sqlstate != GUARD_SQLSTATE:
+            connection.errors_occurred = True  # Django checks the connection before reusing it
+            raise
+        if exc.diag.message_primary == _GUARD_STALE:
+            raise _StaleDefinitions from None
+        raise KeysNotCurrent(None) from None  # which keys are current is read once rolled back (_store)
+    customers, inserted = {}, {}
     for kind, key, pk in found:
         if kind == 0:
             inserted[key] = pk
         elif kind == 1:
             customers[key] = pk
-        else:
-            digest = key
-    if digest != definitions.digest:
-        raise _StaleDefinitions
     return customers, inserted
 
 
-def _store_sqlite(merchant: Merchant, rows: list[_Row], received_at: datetime) -> tuple[dict, dict]:
+def _store_sqlite(merchant: Merchant, rows: Sequence[EventRow], keys: list[int]) -> tuple[dict, dict]:
     """SQLite runs one writer at a time (IMMEDIATE transactions), which serves as the state lock."""
+    if keys:
+        current = {pk for (pk,) in db.rows(_CURRENT_KEYS_SQL.replace("= ANY(%s)", _in_list(keys)), keys)}
+        if len(current) != len(keys):
+            raise KeysNotCurrent(current)
     external_ids = sorted({row.customer for row in rows})
     customers = dict(
         Customer.objects.filter(merchant=merchant, external_id__in=external_ids).values_list("external_id", "id")
     )
-    first: dict[str, _Row] = {}
+    first: dict[str, EventRow] = {}
     for row in rows:
         if row.customer in customers:
             first.setdefault(row.transaction_id, row)
     if not first:
         return customers, {}
     ordered = sorted(first.values(), key=lambda row: row.transaction_id)
-    inserted = _insert(merchant, ordered, customers, received_at)
+    inserted = _insert(merchant, ordered, customers)
     codes = {row.code for row in ordered}
     current, stale = _metric_states(merchant)
     metrics = [(metric, width) for metric, width in current if _fed_by(metric, codes)]
@@ -487,11 +557,14 @@ def _fed_by(metric: Metric, codes: Set[str]) -> bool:
     return not codes.isdisjoint(event_codes(metric))
 
 
-def _insert(merchant: Merchant, rows: list[_Row], customers: dict[str, int], received_at: datetime) -> dict[str, int]:
+def _in_list(values: Sequence) -> str:
+    return f"IN ({', '.join(['%s'] * len(values))})"
+
+
+def _insert(merchant: Merchant, rows: list[EventRow], customers: dict[str, int]) -> dict[str, int]:
     """SQLite: one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING."""
     ops = connection.ops
     properties_field = Event._meta.get_field("properties")
-    received = ops.adapt_datetimefield_value(received_at)
     params: list = []
     for row in rows:
         params += [
@@ -502,7 +575,7 @@ def _insert(merchant: Merchant, rows: list[_Row], customers: dict[str, int], rec
             ops.adapt_datetimefield_value(row.timestamp),
             properties_field.get_db_prep_value(row.properties, connection),
             row.subscription,
-            received,
+            ops.adapt_datetimefield_value(row.received_at),
         ]
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     sql = (

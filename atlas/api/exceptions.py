@@ -1,9 +1,11 @@
 """One error shape for the whole API: ``{"error": {"type", "message", "fields"}}``."""
 
+import json
+
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -109,3 +111,15 @@ def api_not_found(request, exception=None):
 
 def api_server_error(request):
     return JsonResponse(error_body(500, "Internal server error.", type_="server_error"), status=500)
+
+
+def json_response(body, status_code: int = 200, headers: dict | None = None) -> HttpResponse:
+    """A JSON response rendered as the API's renderer renders it (compact, UTF-8), without DRF's request cycle."""
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return HttpResponse(content, status=status_code, content_type="application/json", headers=headers)
+
+
+def error_response(exc: exceptions.APIException, headers: dict | None = None) -> HttpResponse:
+    """The API's error shape for ``exc``, for the few endpoints that answer outside DRF's views."""
+    fields = flatten_errors(exc.detail) if isinstance(exc, exceptions.ValidationError) else {}
+    return json_response(error_body(exc.status_code, _message_for(exc, fields), fields), exc.status_code, headers)
