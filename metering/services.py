@@ -300,7 +300,7 @@ def _store(merchant: Merchant, rows: Sequence[EventRow], keys: Collection[int]) 
                 return _store_sqlite(merchant, rows, keys)
         except KeysNotCurrent as exc:
             if exc.current is None:
-                raise KeysNotCurrent({pk for (pk,) in db.rows(_CURRENT_KEYS_SQL, [keys])}) from None
+                raise KeysNotCurrent(_current_keys(keys)) from None
             raise
         except _StaleDefinitions:
             _DEFINITIONS.pop(merchant.pk, None)  # rolled back; read them again and retry
@@ -315,7 +315,15 @@ def _store(merchant: Merchant, rows: Sequence[EventRow], keys: Collection[int]) 
 
 
 _LOCK_SQL = {True: "SELECT pg_advisory_xact_lock(%s, %s)", False: "SELECT pg_advisory_xact_lock_shared(%s, %s)"}
-_CURRENT_KEYS_SQL = f"SELECT id FROM {ApiKey._meta.db_table} WHERE id = ANY(%s) AND revoked_at IS NULL"
+_CURRENT_KEYS_SQL = f"SELECT id FROM {ApiKey._meta.db_table} WHERE {{ids}} AND revoked_at IS NULL"
+
+
+def _current_keys(keys: Sequence[int]) -> set[int]:
+    """The ids among ``keys`` of API keys still current (not revoked, not deleted)."""
+    where, params = Dialect().id_in("id", keys)
+    return {pk for (pk,) in db.rows(_CURRENT_KEYS_SQL.format(ids=where), params)}
+
+
 # Raised by atlas_ingest_guard (migration 0005) inside the ingest statement, with one of these messages.
 GUARD_SQLSTATE = "AT001"
 _GUARD_STALE, _GUARD_KEYS = "stale metric definitions", "API key not current"
@@ -390,8 +398,8 @@ class _Definitions:
             sql += (
                 f" SELECT 0, transaction_id, id FROM new_events UNION ALL SELECT 1, external_id, id FROM known "
                 f"UNION ALL SELECT 2, NULL, atlas_ingest_guard(({_DIGEST_SQL}) = %s, '{_GUARD_STALE}') "
-                f"+ atlas_ingest_guard((SELECT count(*) FROM {ApiKey._meta.db_table} WHERE id = ANY(%s) "
-                f"AND revoked_at IS NULL) = cardinality(%s::bigint[]), '{_GUARD_KEYS}')"
+                f"+ atlas_ingest_guard((SELECT count(*) FROM ({_CURRENT_KEYS_SQL.format(ids='id = ANY(%s)')}) k) "
+                f"= cardinality(%s::bigint[]), '{_GUARD_KEYS}')"
             )
             if len(self.statements) > 64:  # bounded: batches mix few distinct sets of codes
                 self.statements.clear()
@@ -492,7 +500,7 @@ def _store_postgres(
 def _store_sqlite(merchant: Merchant, rows: Sequence[EventRow], keys: list[int]) -> tuple[dict, dict]:
     """SQLite runs one writer at a time (IMMEDIATE transactions), which serves as the state lock."""
     if keys:
-        current = {pk for (pk,) in db.rows(_CURRENT_KEYS_SQL.replace("= ANY(%s)", _in_list(keys)), keys)}
+        current = _current_keys(keys)
         if len(current) != len(keys):
             raise KeysNotCurrent(current)
     external_ids = sorted({row.customer for row in rows})
@@ -555,10 +563,6 @@ def _metric_states(merchant: Merchant) -> tuple[list[tuple[Metric, int]], list[t
 
 def _fed_by(metric: Metric, codes: Set[str]) -> bool:
     return not codes.isdisjoint(event_codes(metric))
-
-
-def _in_list(values: Sequence) -> str:
-    return f"IN ({', '.join(['%s'] * len(values))})"
 
 
 def _insert(merchant: Merchant, rows: list[EventRow], customers: dict[str, int]) -> dict[str, int]:

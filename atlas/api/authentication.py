@@ -68,6 +68,10 @@ def bearer_secret(header: bytes) -> str:
     return parts[1]
 
 
+def www_authenticate() -> str:
+    return f'{KEYWORD} realm="atlas"'
+
+
 def _touch(key: ApiKey) -> None:
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
@@ -136,10 +140,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return www_authenticate()
-
-
-def www_authenticate() -> str:
-    return f'{KEYWORD} realm="atlas"'
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
