@@ -7,6 +7,12 @@ handshake and connection setup once. Each thread has its own database
 connection, kept for ``DB_CONN_MAX_AGE`` seconds. Eight threads a worker let
 concurrent single events share a commit (``metering.grouping``); each worker
 logs at exit how many events its group commits held.
+
+Each worker asks CPython to offer the GIL every millisecond instead of every
+5 ms (``PYTHON_SWITCH_INTERVAL``): a thread parsing a large batch then holds
+up the thread that accepts the next request, or the leader of a group commit,
+for at most 1 ms. Measured with ``bench/ingest.py`` (four runs, alternating):
+single events +4 % and p99 -6 %, batches +4 to +9 %.
 """
 
 import os
@@ -31,3 +37,9 @@ def worker_exit(server, worker):
             "worker %s: %d single events in %d group commits (%.2f per commit)",
             worker.pid, SINGLE_EVENTS.grouped, SINGLE_EVENTS.groups, SINGLE_EVENTS.grouped / SINGLE_EVENTS.groups,
         )
+
+
+def post_fork(server, worker):
+    import sys
+
+    sys.setswitchinterval(float(os.environ.get("PYTHON_SWITCH_INTERVAL", "0.001")))
