@@ -7,6 +7,8 @@ Drops and recreates its own database (``DATABASE_URL``'s name + ``_entitlements`
 merchant, a published plan (a per-unit charge on ``api_calls``, a hard monthly
 limit on it, and a rolling "per hour" limit) and two subscribed customers: one
 with ``--events`` events in its current period, one with ``--small``. The
+subscriptions started 27 days ago on anniversary periods, so whatever the date
+the current period is 27 days old (about 650 hourly buckets behind each answer). The
 events are loaded with ``COPY`` (spread over the period so far, every hour
 holding some) and the usage buckets are built from them with the same backfill
 a metric change triggers (``metric_state_rebuild``; its time is printed).
@@ -95,7 +97,8 @@ def main() -> None:
     from django.db import connection
 
     from atlas.services import merchant_create
-    from billing.subscriptions import subscription_create
+    from billing.models import Subscription
+    from billing.subscriptions import subscription_create, subscription_period_at
     from catalog import services as catalog
     from customers.models import Customer
     from metering.aggregation import aggregate
@@ -103,7 +106,9 @@ def main() -> None:
     from metering.services import metric_state_rebuild
 
     now = datetime.now(UTC)
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    # Anniversary periods started 27 days ago: the current period is always 27 days old (about 650 hourly
+    # buckets behind each answer), whatever the date the benchmark runs on.
+    period_start = (now - timedelta(days=27)).replace(hour=0, minute=0, second=0, microsecond=0)
     merchant, _, key = merchant_create(name="Bench", email="bench@atlas.test", password="bench-password-1")
     monthly = catalog.metric_create(merchant=merchant, code="api_calls", name="API calls", event_codes=["api_call"])
     hourly = catalog.metric_create(merchant=merchant, code="api_calls_hourly", name="API calls per hour",
@@ -123,16 +128,18 @@ def main() -> None:
     customers = {}
     for name in ("big", "small"):
         customer = Customer.objects.create(merchant=merchant, external_id=f"cus_{name}", name=name)
-        Customer.objects.filter(pk=customer.pk).update(created_at=month_start - timedelta(days=1))
+        Customer.objects.filter(pk=customer.pk).update(created_at=period_start - timedelta(days=1))
         subscription_create(merchant=merchant, external_id=f"sub_{name}", customer=f"cus_{name}", plan="pro",
-                            start_date=month_start)  # fmt: skip
+                            start_date=period_start, billing_anchor="anniversary")  # fmt: skip
         customers[name] = customer
+    period = subscription_period_at(Subscription.objects.get(external_id="sub_big"), now)
+    assert period.start == period_start < now < period.end, period
 
     end = now - timedelta(seconds=30)
-    print(f"loading {args.events:,} + {args.small:,} events with COPY over {month_start:%Y-%m-%d %H:%M} .. now")
+    print(f"loading {args.events:,} + {args.small:,} events with COPY over {period_start:%Y-%m-%d %H:%M} .. now")
     started = time.perf_counter()
-    load_events(merchant.pk, customers["big"].pk, args.events, month_start, end, "big")
-    load_events(merchant.pk, customers["small"].pk, args.small, month_start, end, "small")
+    load_events(merchant.pk, customers["big"].pk, args.events, period_start, end, "big")
+    load_events(merchant.pk, customers["small"].pk, args.small, period_start, end, "small")
     print(f"  {time.perf_counter() - started:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -142,7 +149,7 @@ def main() -> None:
         print(f"  state backfill of {metric.code}: {time.perf_counter() - started:.1f} s")
     for metric in (monthly, hourly):  # the fast path answers what the raw events say
         for customer in customers.values():
-            window = {"start": month_start, "end": month_start + timedelta(days=40)}
+            window = {"start": period_start, "end": period_start + timedelta(days=40)}
             assert current_usage(metric=metric, customer_id=customer.pk, **window) == aggregate(
                 metric=metric, customer_id=customer.pk, **window
             ), metric.code
