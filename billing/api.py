@@ -16,16 +16,19 @@ from atlas.api.pagination import CursorPagination
 from atlas.api.routers import Router
 from atlas.api.viewsets import MerchantAPIView, MerchantViewSet
 from atlas.money import to_str
+from billing.credit_notes import credit_note_issue
 from billing.credits import credit_grant_create
 from billing.engine import billing_run
-from billing.models import CreditGrant, CreditLedgerEntry, Invoice, InvoiceLine
-from billing.pdf import invoice_pdf_bytes, invoice_pdf_file, invoice_pdf_store
+from billing.models import CreditGrant, CreditLedgerEntry, CreditNote, Invoice, InvoiceLine
+from billing.pdf import credit_note_pdf_bytes, invoice_pdf_bytes, invoice_pdf_file, invoice_pdf_store
 from billing.selectors import credit_summary, invoice_line_events, invoices_filter
 from billing.serializers import (
     BillingRunInputSerializer,
     BillingRunSerializer,
     CreditGrantInputSerializer,
     CreditGrantSerializer,
+    CreditNoteInputSerializer,
+    CreditNoteSerializer,
     InvoiceSerializer,
     LedgerEntrySerializer,
     LineEventSerializer,
@@ -102,6 +105,28 @@ class InvoiceViewSet(MerchantViewSet):
         path = invoice_pdf_file(invoice) or invoice_pdf_store(invoice=invoice)
         return FileResponse(path.open("rb"), content_type="application/pdf", filename=filename)
 
+    @extend_schema(methods=["GET"], responses=CreditNoteSerializer(many=True))
+    @extend_schema(methods=["POST"], request=CreditNoteInputSerializer, responses={201: CreditNoteSerializer})
+    @action(detail=True, methods=["get", "post"], url_path="credit_notes", url_name="credit-notes")
+    def credit_notes(self, request, pk=None):
+        """GET: the invoice's credit notes. POST: issue one (201); 409 unless the invoice is finalized or paid."""
+        invoice = self.get_object()
+        if request.method == "GET":
+            notes = CREDIT_NOTES.filter(invoice=invoice)
+            return Response(CreditNoteSerializer(notes, many=True).data)
+        serializer = CreditNoteInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            note = credit_note_issue(
+                invoice=invoice, lines=[(line["line"], line["amount"]) for line in data["lines"]],
+                reason=data["reason"], memo=data["memo"], method=data["method"], at=timezone.now(),
+                actor=_actor(request),
+            )  # fmt: skip
+        except IllegalTransition as exc:
+            raise Conflict(str(exc))
+        return Response(CreditNoteSerializer(CREDIT_NOTES.get(pk=note.pk)).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(responses=LineEventSerializer(many=True))
     @action(detail=True, methods=["get"], url_path=r"lines/(?P<line_id>[0-9]+)/events", url_name="line-events")
     def line_events(self, request, pk=None, line_id=None):
@@ -112,6 +137,45 @@ class InvoiceViewSet(MerchantViewSet):
         paginator.ordering = ("-timestamp", "-id")
         page = paginator.paginate_queryset(invoice_line_events(line=line), request, view=self)
         return paginator.get_paginated_response(LineEventSerializer(page, many=True).data)
+
+
+CREDIT_NOTES = CreditNote.objects.select_related("invoice", "customer").prefetch_related("lines")
+
+
+class CreditNoteViewSet(MerchantViewSet):
+    queryset = CREDIT_NOTES
+    serializer_class = CreditNoteSerializer
+    lookup_value_regex = "[0-9]+"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", str, description="Customer external id"),
+            OpenApiParameter("invoice", int, description="Invoice id"),
+        ]
+    )
+    def list(self, request):
+        queryset = self.get_queryset()
+        customer = request.query_params.get("customer", "")
+        if customer:
+            queryset = queryset.filter(customer__external_id=customer)
+        invoice = request.query_params.get("invoice", "")
+        if invoice:
+            if not invoice.isdigit():
+                raise ValidationError({"invoice": "must be an invoice id"})
+            queryset = queryset.filter(invoice_id=int(invoice))
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(responses={(200, "application/pdf"): bytes})
+    @action(detail=True, methods=["get"], url_name="pdf")
+    def pdf(self, request, pk=None):
+        note = self.get_object()
+        response = HttpResponse(credit_note_pdf_bytes(note), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{note.number}.pdf"'
+        return response
 
 
 class CustomerScopedView(MerchantAPIView):
@@ -192,6 +256,7 @@ class BillingRunsView(MerchantAPIView):
 
 router = Router()
 router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("credit_notes", CreditNoteViewSet, basename="credit-note")
 
 urlpatterns = [
     *router.urls,

@@ -29,7 +29,7 @@ from atlas.money import round_line
 from billing.credits import credits_consume
 from billing.models import CreditGrant, Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine, Subscription
 from billing.periods import Calendar, Period, proration
-from billing.services import _audit, due_date, invoice_amounts_set, invoice_snapshot, invoice_totals
+from billing.services import due_date, invoice_amounts_set, invoice_audit, invoice_snapshot, invoice_totals
 from catalog.models import Charge, Metric, PlanVersion
 from catalog.rating import PricedCharge
 from customers.selectors import Exclusion, billing_exclusions
@@ -664,7 +664,7 @@ def invoice_issue(
             invoice.save()
             _save_lines(invoice, draft)
             invoice_totals(invoice)
-            _audit(invoice, from_state="", to_state=Invoice.Status.DRAFT, actor=actor, at=instant)
+            invoice_audit(invoice, from_state="", to_state=Invoice.Status.DRAFT, actor=actor, at=instant)
     except IntegrityError:
         # Another run issued it between our look-up and our insert: theirs stands.
         existing = Invoice.objects.filter(subscription=subscription, period_start=instant).first()
@@ -850,11 +850,7 @@ def _number(invoices: list[Invoice]) -> None:
         year = invoice.issued_at.astimezone(ZoneInfo(invoice.merchant.timezone)).year
         by_counter[(invoice.merchant_id, year)].append(invoice)
     for (merchant_id, year), group in sorted(by_counter.items(), key=lambda item: item[0]):
-        InvoiceCounter.objects.get_or_create(merchant_id=merchant_id, year=year)
-        counter = InvoiceCounter.objects.select_for_update().get(merchant_id=merchant_id, year=year)
-        first = counter.last_number + 1
-        counter.last_number += len(group)
-        counter.save(update_fields=["last_number"])
+        first = InvoiceCounter.take(merchant_id=merchant_id, year=year, count=len(group))
         prefix = group[0].merchant.invoice_prefix
         for n, invoice in enumerate(group, start=first):
             invoice.number = f"{prefix}-{year}-{n:06d}"

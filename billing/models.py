@@ -67,17 +67,35 @@ class Subscription(models.Model):
 
 
 class InvoiceCounter(models.Model):
-    """The gap-free invoice sequence of one merchant and year, locked with ``select_for_update`` to number."""
+    """A gap-free sequence of one merchant, series and year, locked with ``select_for_update`` to number.
+
+    Invoices and credit notes are numbered from their own series (``{prefix}-2026-000001`` and
+    ``{prefix}-CN-2026-000001``).
+    """
+
+    class Series(models.TextChoices):
+        INVOICE = "invoice"
+        CREDIT_NOTE = "credit_note"
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invoice_counters")
+    series = models.CharField(max_length=12, choices=Series.choices, default=Series.INVOICE)
     year = models.PositiveSmallIntegerField()
     last_number = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["merchant", "year"], name="invoice_counter_unique")]
+        constraints = [models.UniqueConstraint(fields=["merchant", "series", "year"], name="invoice_counter_unique")]
 
     def __str__(self) -> str:
-        return f"{self.merchant_id}/{self.year}: {self.last_number}"
+        return f"{self.merchant_id}/{self.series}/{self.year}: {self.last_number}"
+
+    @classmethod
+    def take(cls, *, merchant_id: int, year: int, count: int = 1, series: str = Series.INVOICE) -> int:
+        """Advance the sequence by ``count`` inside the caller's transaction; the first number taken."""
+        cls.objects.get_or_create(merchant_id=merchant_id, series=series, year=year)
+        counter = cls.objects.select_for_update().get(merchant_id=merchant_id, series=series, year=year)
+        counter.last_number += count
+        counter.save(update_fields=["last_number"])
+        return counter.last_number - count + 1
 
 
 class Invoice(models.Model):
@@ -118,6 +136,7 @@ class Invoice(models.Model):
     total = money_field(default=0)
     amount_paid = money_field(default=0)
     amount_due = money_field(default=0)
+    credited = money_field(default=0, help_text="The total of the invoice's credit notes.")
 
     # Snapshots taken when the invoice is issued and again at finalization, never after.
     customer_name = models.CharField(max_length=255, blank=True)
@@ -144,6 +163,7 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=Q(period_end__gte=models.F("period_start")), name="invoice_period_order"),
             models.CheckConstraint(condition=Q(credits_applied__gte=0), name="invoice_credits_non_negative"),
             models.CheckConstraint(condition=Q(tax_rate__gte=0, tax_rate__lte=1), name="invoice_tax_rate_fraction"),
+            models.CheckConstraint(condition=Q(credited__gte=0), name="invoice_credited_non_negative"),
         ]
         indexes = [
             models.Index(fields=["merchant", "status"], name="invoice_merchant_status"),
@@ -320,6 +340,86 @@ class CreditApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} from grant {self.grant_id}"
+
+
+# --- Credit notes -----------------------------------------------------------------------------------------------
+
+
+class CreditNote(models.Model):
+    """A correction to an issued invoice, which itself never changes (SPEC §2): money given back on its lines.
+
+    On an unpaid (finalized) invoice the whole total reduces what is due (``amount_applied``). On a paid one it is
+    returned as customer credit (``amount_credited``, a ``CreditGrant``) or recorded as refunded outside Atlas
+    (``amount_refunded``). Issued credit notes are immutable; docs/billing.md, "Credit notes".
+    """
+
+    class Reason(models.TextChoices):
+        DUPLICATE = "duplicate"
+        FRAUDULENT = "fraudulent"
+        ORDER_CHANGE = "order_change"
+        PRODUCT_UNSATISFACTORY = "product_unsatisfactory"
+        BILLING_ERROR = "billing_error"
+        OTHER = "other"
+
+    class Method(models.TextChoices):
+        CREDIT = "credit"
+        REFUND = "refund"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    number = models.CharField(max_length=40)
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=24, choices=Reason.choices)
+    memo = models.CharField(max_length=500, blank=True)
+    subtotal = money_field()
+    tax_rate = rate_field(default=0)
+    tax = money_field(default=0)
+    total = money_field()
+    amount_applied = money_field(default=0, help_text="Taken off the invoice's amount due.")
+    amount_credited = money_field(default=0, help_text="Given back as customer credit (credit_grant).")
+    amount_refunded = money_field(default=0, help_text="Recorded as refunded outside Atlas.")
+    credit_grant = models.OneToOneField(
+        CreditGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_note"
+    )
+    issued_at = models.DateTimeField()
+    actor = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "number"], name="credit_note_number_unique"),
+            models.CheckConstraint(condition=Q(subtotal__gt=0), name="credit_note_subtotal_positive"),
+            models.CheckConstraint(
+                condition=Q(
+                    total=models.F("amount_applied") + models.F("amount_credited") + models.F("amount_refunded")
+                ),
+                name="credit_note_total_distributed",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "issued_at"], name="credit_note_merchant_issued")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditNoteLine(models.Model):
+    """How much of one invoice line a credit note gives back (before tax)."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="credit_note_lines")
+    description = models.CharField(max_length=300)
+    amount = money_field()
+
+    class Meta:
+        ordering = ["credit_note", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note", "invoice_line"], name="credit_note_line_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_line_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount}"
 
 
 # --- The jobs engine --------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Invoice PDFs with WeasyPrint from ``templates/billing/invoice_pdf.html``.
+"""Invoice and credit note PDFs with WeasyPrint from ``templates/billing/``.
 
 Finalized invoices are rendered once, in a django-q2 task queued after the finalizing transaction commits, and
 stored under ``MEDIA_ROOT/invoices/<merchant>/``; the API serves the stored file (rendering it then if the task
-has not run yet). A draft is rendered on demand, marked DRAFT, and never stored: it still changes.
+has not run yet). A draft is rendered on demand, marked DRAFT, and never stored: it still changes. Credit notes
+are rendered on demand from what they stored when issued (they never change, so every rendering is the same).
 """
 
 import os
@@ -14,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from atlas.money import to_str
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
 
 
 def _quantity(value) -> str:
@@ -41,15 +42,20 @@ def _breakdown_rows(line) -> list[str]:
     return rows
 
 
-def invoice_pdf_context(invoice: Invoice) -> dict:
-    currency = invoice.currency
+def _merchant_details(invoice: Invoice) -> dict:
+    """The issuer as the invoice snapshotted it (a draft: as the merchant is now)."""
     merchant = invoice.merchant
-    details = invoice.merchant_details or {
+    return invoice.merchant_details or {
         "name": merchant.company_name or merchant.name,
         "address": merchant.company_address,
         "email": merchant.company_email,
         "tax_id": merchant.company_tax_id,
     }
+
+
+def invoice_pdf_context(invoice: Invoice) -> dict:
+    currency = invoice.currency
+    details = _merchant_details(invoice)
     lines = [
         {
             "line": line,
@@ -62,6 +68,7 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
     ]
     return {
         "invoice": invoice,
+        "footer": f"{details['name']} · {invoice.number or 'DRAFT'}",
         "draft": invoice.status == Invoice.Status.DRAFT,
         "void": invoice.status == Invoice.Status.VOID,
         "merchant": details,
@@ -75,11 +82,42 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
     }
 
 
-def invoice_pdf_bytes(invoice: Invoice) -> bytes:
+def _render(template: str, context: dict) -> bytes:
     from weasyprint import HTML  # imported here: loading Pango costs ~0.3 s and most processes never render
 
-    html = render_to_string("billing/invoice_pdf.html", invoice_pdf_context(invoice))
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    return HTML(string=render_to_string(template, context), base_url=str(settings.BASE_DIR)).write_pdf()
+
+
+def invoice_pdf_bytes(invoice: Invoice) -> bytes:
+    return _render("billing/invoice_pdf.html", invoice_pdf_context(invoice))
+
+
+def credit_note_pdf_context(note: CreditNote) -> dict:
+    invoice, currency = note.invoice, note.currency
+    details = _merchant_details(invoice)
+    if note.amount_applied:
+        outcome = f"Taken off the amount due of invoice {invoice.number}."
+    elif note.amount_credited:
+        outcome = "Added to your credit balance with us: it pays your next invoices."
+    else:
+        outcome = "Refunded to you."
+    return {
+        "note": note,
+        "invoice": invoice,
+        "footer": f"{details['name']} · {note.number}",
+        "merchant": details,
+        "reason": note.get_reason_display(),
+        "lines": [(line, to_str(line.amount, currency)) for line in note.lines.all()],
+        "subtotal": to_str(note.subtotal, currency),
+        "tax": to_str(note.tax, currency),
+        "tax_percent": _quantity(note.tax_rate * 100),
+        "total": to_str(note.total, currency),
+        "outcome": outcome,
+    }
+
+
+def credit_note_pdf_bytes(note: CreditNote) -> bytes:
+    return _render("billing/credit_note_pdf.html", credit_note_pdf_context(note))
 
 
 def pdf_path(invoice: Invoice) -> Path:

@@ -7,7 +7,8 @@ from rest_framework import serializers
 
 from atlas.api.fields import MoneyField
 from atlas.money import is_currency, parse_decimal, round_line, to_str
-from billing.models import CreditGrant, CreditLedgerEntry, Invoice, InvoiceLine
+from billing.models import CreditGrant, CreditLedgerEntry, CreditNote, CreditNoteLine, Invoice, InvoiceLine
+from catalog.serializers import AmountField, StrictCharField
 
 
 def quantity_text(value: Decimal | None) -> str | None:
@@ -52,6 +53,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
     total = MoneyField()
     amount_paid = MoneyField()
     amount_due = MoneyField()
+    credited = MoneyField()
     pdf_url = serializers.SerializerMethodField()
     number = serializers.SerializerMethodField()
 
@@ -60,7 +62,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "customer", "subscription", "status", "currency", "period_start", "period_end",
             "issued_at", "due_at", "finalized_at", "paid_at", "voided_at", "grace_until", "is_final", "lines",
-            "subtotal", "credits_applied", "tax_rate", "tax", "total", "amount_paid", "amount_due",
+            "subtotal", "credits_applied", "tax_rate", "tax", "total", "amount_paid", "amount_due", "credited",
             "customer_name", "customer_address", "pdf_url",
         ]  # fmt: skip
 
@@ -78,6 +80,62 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     def get_pdf_url(self, invoice) -> str:
         return reverse("invoice-pdf", kwargs={"pk": invoice.pk})
+
+
+class CreditNoteLineSerializer(serializers.ModelSerializer):
+    amount = MoneyField(currency_source="credit_note.currency")
+
+    class Meta:
+        model = CreditNoteLine
+        fields = ["id", "invoice_line", "description", "amount"]
+
+
+class CreditNoteSerializer(serializers.ModelSerializer):
+    invoice_number = serializers.CharField(source="invoice.number")
+    customer = serializers.CharField(source="customer.external_id")
+    lines = serializers.SerializerMethodField()
+    subtotal = MoneyField()
+    tax_rate = serializers.SerializerMethodField()
+    tax = MoneyField()
+    total = MoneyField()
+    amount_applied = MoneyField()
+    amount_credited = MoneyField()
+    amount_refunded = MoneyField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CreditNote
+        fields = [
+            "id", "number", "invoice", "invoice_number", "customer", "currency", "reason", "memo", "lines",
+            "subtotal", "tax_rate", "tax", "total", "amount_applied", "amount_credited", "amount_refunded",
+            "credit_grant", "issued_at", "pdf_url",
+        ]  # fmt: skip
+
+    def get_lines(self, note) -> list:
+        lines = list(note.lines.all())
+        for line in lines:
+            line.credit_note = note
+        return CreditNoteLineSerializer(lines, many=True).data
+
+    def get_tax_rate(self, note) -> str:
+        return quantity_text(note.tax_rate)
+
+    def get_pdf_url(self, note) -> str:
+        return reverse("credit-note-pdf", kwargs={"pk": note.pk})
+
+
+class CreditNoteLineInputSerializer(serializers.Serializer):
+    line = serializers.IntegerField(min_value=1)
+    amount = AmountField()
+
+
+class CreditNoteInputSerializer(serializers.Serializer):
+    """What the caller asks for; the rules that need the invoice are checked by ``credit_note_issue``."""
+
+    reason = serializers.ChoiceField(choices=CreditNote.Reason.choices)
+    memo = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
+    method = serializers.ChoiceField(choices=CreditNote.Method.choices, required=False, default=None)
+    lines = CreditNoteLineInputSerializer(many=True, allow_empty=False, max_length=1000)
 
 
 class LineEventSerializer(serializers.Serializer):

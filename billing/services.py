@@ -24,17 +24,21 @@ SYSTEM_ACTOR = "billing run"
 class IllegalTransition(Exception):
     """The invoice is not in a state this action can start from."""
 
-    def __init__(self, invoice: Invoice, action: str):
+    def __init__(self, invoice: Invoice, action: str, because: str = ""):
         self.invoice = invoice
         self.action = action
-        super().__init__(f"cannot {action} an invoice that is {invoice.status}")
+        super().__init__(f"cannot {action} an invoice that is {because or invoice.status}")
 
 
-def _lock(invoice: Invoice) -> Invoice:
+def invoice_lock(invoice: Invoice) -> Invoice:
+    """The invoice row, locked for the rest of the caller's transaction."""
     return Invoice.objects.select_for_update().select_related("customer", "merchant").get(pk=invoice.pk)
 
 
-def _audit(invoice: Invoice, *, from_state: str, to_state: str, actor: str, at: datetime, note: str = "") -> None:
+def invoice_audit(
+    invoice: Invoice, *, from_state: str, to_state: str, actor: str, at: datetime, note: str = ""
+) -> None:
+    """One row of the invoice's audit trail."""
     InvoiceEvent.objects.create(
         merchant_id=invoice.merchant_id, invoice=invoice, from_state=from_state, to_state=to_state,
         actor=actor[:255], at=at, note=note[:300],
@@ -96,11 +100,7 @@ def invoice_totals(invoice: Invoice, *, reserve_credits: bool = True) -> None:
 def _next_number(invoice: Invoice, at: datetime) -> str:
     merchant = invoice.merchant
     year = invoice.issued_at.astimezone(ZoneInfo(merchant.timezone)).year
-    InvoiceCounter.objects.get_or_create(merchant=merchant, year=year)
-    counter = InvoiceCounter.objects.select_for_update().get(merchant=merchant, year=year)
-    counter.last_number += 1
-    counter.save(update_fields=["last_number"])
-    return f"{merchant.invoice_prefix}-{year}-{counter.last_number:06d}"
+    return f"{merchant.invoice_prefix}-{year}-{InvoiceCounter.take(merchant_id=merchant.pk, year=year):06d}"
 
 
 def invoice_finalize(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
@@ -110,7 +110,7 @@ def invoice_finalize(*, invoice: Invoice, at: datetime | None = None, actor: str
     """
     at = at or timezone.now()
     with transaction.atomic():
-        locked = _lock(invoice)
+        locked = invoice_lock(invoice)
         if locked.status != Invoice.Status.DRAFT:
             raise IllegalTransition(locked, "finalize")
         invoice_snapshot(locked)
@@ -124,9 +124,9 @@ def invoice_finalize(*, invoice: Invoice, at: datetime | None = None, actor: str
             locked.status = Invoice.Status.PAID
             locked.paid_at = at
         locked.save()
-        _audit(locked, from_state=Invoice.Status.DRAFT, to_state=Invoice.Status.FINALIZED, actor=actor, at=at)
+        invoice_audit(locked, from_state=Invoice.Status.DRAFT, to_state=Invoice.Status.FINALIZED, actor=actor, at=at)
         if locked.status == Invoice.Status.PAID:
-            _audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at,
+            invoice_audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at,
                    note="nothing due")  # fmt: skip
         transaction.on_commit(lambda: _queue_pdf(locked.pk))
     return locked
@@ -141,12 +141,15 @@ def _queue_pdf(invoice_id: int) -> None:
 
 
 def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
-    """A draft or a finalized (unpaid) invoice can be voided; a finalized one gives its credits back."""
+    """A draft or a finalized (unpaid) invoice can be voided; a finalized one gives its credits back. An invoice
+    with credit notes cannot: they are issued documents that refer to it."""
     at = at or timezone.now()
     with transaction.atomic():
-        locked = _lock(invoice)
+        locked = invoice_lock(invoice)
         if locked.status not in (Invoice.Status.DRAFT, Invoice.Status.FINALIZED):
             raise IllegalTransition(locked, "void")
+        if locked.credited > 0:
+            raise IllegalTransition(locked, "void", because="partly credited (it has credit notes)")
         previous = locked.status
         if previous == Invoice.Status.FINALIZED:
             credits_restore(invoice=locked, at=at)
@@ -156,23 +159,23 @@ def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = S
         locked.voided_at = at
         locked.amount_due = ZERO
         locked.save(update_fields=["status", "voided_at", "amount_due"])
-        _audit(locked, from_state=previous, to_state=Invoice.Status.VOID, actor=actor, at=at)
+        invoice_audit(locked, from_state=previous, to_state=Invoice.Status.VOID, actor=actor, at=at)
     return locked
 
 
 def invoice_mark_paid(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
-    """Record full payment of a finalized invoice."""
+    """Record payment in full of what a finalized invoice still asks for."""
     at = at or timezone.now()
     with transaction.atomic():
-        locked = _lock(invoice)
+        locked = invoice_lock(invoice)
         if locked.status != Invoice.Status.FINALIZED:
             raise IllegalTransition(locked, "mark paid")
-        locked.amount_paid = locked.total
+        locked.amount_paid += locked.amount_due  # what credit notes took off was never owed
         locked.amount_due = ZERO
         locked.status = Invoice.Status.PAID
         locked.paid_at = at
         locked.save(update_fields=["amount_paid", "amount_due", "status", "paid_at"])
-        _audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at)
+        invoice_audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at)
     return locked
 
 

@@ -1,10 +1,12 @@
-"""Records for the tenant-isolation walk: a finalized invoice with a usage line, and a credit grant."""
+"""Records for the tenant-isolation walk: a finalized invoice with a usage line and a credit note, and a credit
+grant."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 
+from billing.credit_notes import credit_note_issue
 from billing.credits import credit_grant_create
 from billing.models import Invoice, InvoiceEvent, InvoiceLine, Subscription
 from billing.services import invoice_finalize
@@ -43,6 +45,10 @@ def populate(merchant, ctx: dict) -> None:
     invoice.subtotal = invoice.total = invoice.amount_due = Decimal("3.00")
     invoice.save()
     ctx["invoice"] = invoice_finalize(invoice=invoice, at=now)
+    ctx["credit_note"] = credit_note_issue(
+        invoice=ctx["invoice"], lines=[(invoice.lines.get().pk, Decimal("1.00"))], reason="billing_error", at=now,
+        actor="tenancy",
+    )  # fmt: skip
     ctx["credit_grant"] = credit_grant_create(
         merchant=merchant, customer=customer, amount=Decimal("10.00"), currency=customer.currency, reason="tenancy"
     )
