@@ -4,6 +4,8 @@ from billing.models import (
     BillingRun,
     CreditGrant,
     CreditLedgerEntry,
+    CreditNote,
+    CreditNoteLine,
     Invoice,
     InvoiceEvent,
     InvoiceLine,
@@ -64,6 +66,37 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Invoice._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CreditNoteLineInline(admin.TabularInline):
+    model = CreditNoteLine
+    extra = 0
+    can_delete = False
+    fields = ["invoice_line", "description", "amount"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(admin.ModelAdmin):
+    """Issued from the invoice page or the API (credit_note_issue); issued notes never change."""
+
+    list_display = ["number", "merchant", "invoice", "reason", "total", "currency", "issued_at"]
+    list_filter = ["reason", "merchant"]
+    search_fields = ["number", "invoice__number", "customer__external_id", "memo"]
+    list_select_related = ["merchant", "invoice"]
+    inlines = [CreditNoteLineInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in CreditNote._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -12,6 +12,12 @@ urlpatterns: list = [
     path("invoices/<int:pk>/finalize/", views.InvoiceActionView.as_view(action="finalize"), name="invoice-finalize"),
     path("invoices/<int:pk>/void/", views.InvoiceActionView.as_view(action="void"), name="invoice-void"),
     path("invoices/<int:pk>/mark-paid/", views.InvoiceActionView.as_view(action="mark-paid"), name="invoice-mark-paid"),
+    path("invoices/<int:pk>/credit-notes/", views.InvoiceCreditNoteView.as_view(), name="invoice-credit-note"),
+    path(
+        "invoices/<int:pk>/credit-notes/<int:note_pk>/pdf/",
+        views.CreditNotePdfView.as_view(),
+        name="credit-note-pdf",
+    ),
     path("analytics/", views.AnalyticsView.as_view(), name="analytics"),
     path("exports/", views.ExportsView.as_view(), name="exports"),
     path("exports/download/", views.ExportDownloadView.as_view(), name="export-download"),

@@ -12,17 +12,25 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
-from atlas.money import to_str
+from atlas.money import parse_decimal, to_str
 from atlas.tenancy import MerchantPageMixin
 from billing import analytics, exports
-from billing.models import Invoice
-from billing.pdf import invoice_pdf_bytes, invoice_pdf_context, invoice_pdf_file, invoice_pdf_store
+from billing.credit_notes import CREDITABLE_STATES, credit_note_issue, creditable_lines, creditable_total
+from billing.models import CreditNote, Invoice
+from billing.pdf import (
+    credit_note_pdf_bytes,
+    invoice_pdf_bytes,
+    invoice_pdf_context,
+    invoice_pdf_file,
+    invoice_pdf_store,
+)
 from billing.services import IllegalTransition, invoice_finalize, invoice_mark_paid, invoice_void
 
 PAGE_SIZE = 50
@@ -216,10 +224,24 @@ class InvoiceDetailView(MerchantPageMixin, TemplateView):
         invoice = get_object_or_404(
             self.scoped(Invoice)
             .select_related("merchant", "customer", "subscription__plan_version__plan")
-            .prefetch_related("lines", "audit", "credit_applications__grant"),
+            .prefetch_related("lines", "audit", "credit_applications__grant", "credit_notes"),
             pk=kwargs["pk"],
         )
         status = Invoice.Status
+        currency = invoice.currency
+        creditable = creditable_total(invoice)
+        context.update(
+            credit_notes=[(note, _money(note.total, currency)) for note in invoice.credit_notes.all()],
+            creditable_lines=[
+                (credit.line, _money(credit.remaining, currency))
+                for credit in creditable_lines(invoice) if credit.remaining > 0
+            ],
+            can_credit=invoice.status in CREDITABLE_STATES and creditable > 0,
+            creditable_total=_money(creditable, currency),
+            credited=_money(invoice.credited, currency),
+            credit_reasons=CreditNote.Reason.choices,
+            credit_methods=CreditNote.Method.choices,
+        )
         context.update(
             invoice=invoice,
             pdf=invoice_pdf_context(invoice),
@@ -250,6 +272,59 @@ class InvoiceActionView(MerchantPageMixin, View):
         else:
             messages.success(request, f"Invoice {invoice.number or f'draft {invoice.pk}'} is now {invoice.status}.")
         return redirect("cockpit:invoice", pk=pk)
+
+
+class InvoiceCreditNoteView(MerchantPageMixin, View):
+    """POST only: issue a credit note from the invoice page's form (one amount field per line, blank = 0)."""
+
+    def post(self, request, pk):
+        invoice = get_object_or_404(self.scoped(Invoice).prefetch_related("lines"), pk=pk)
+        described: list[str] = []
+        credits: list[tuple[int, Decimal]] = []
+        try:
+            for line in invoice.lines.all():
+                raw = request.POST.get(f"amount_{line.pk}", "").strip()
+                if not raw:
+                    continue
+                described.append(line.description)
+                try:
+                    credits.append((line.pk, parse_decimal(raw)))
+                except ValueError as exc:
+                    raise ValidationError({f"lines[{len(credits)}].amount": str(exc)}) from None
+            note = credit_note_issue(
+                invoice=invoice, lines=credits, reason=request.POST.get("reason", ""),
+                memo=request.POST.get("memo", "").strip(), method=request.POST.get("method") or None,
+                at=timezone.now(), actor=f"{request.user.get_username()} (cockpit)",
+            )  # fmt: skip
+        except IllegalTransition as exc:
+            messages.error(request, f"Nothing changed: {exc}.")
+        except ValidationError as exc:
+            messages.error(request, "Nothing changed: " + "; ".join(
+                f"{_field_label(field, described)} {message}" for field, errors in exc.message_dict.items()
+                for message in errors))  # fmt: skip
+        else:
+            messages.success(request, f"Credit note {note.number} issued: {_money(note.total, note.currency)} "
+                                      f"{note.currency}.")  # fmt: skip
+        return redirect("cockpit:invoice", pk=pk)
+
+
+def _field_label(field: str, described: list[str]) -> str:
+    """``lines[1].amount`` as the form shows it: the line's description."""
+    if field.startswith("lines[") and "]" in field:
+        index = int(field[6 : field.index("]")])
+        return f"{described[index]}:" if index < len(described) else "Amounts:"
+    return {"lines": "Amounts:", "reason": "Reason:", "method": "Refund method:", "memo": "Memo:"}.get(field, field)
+
+
+class CreditNotePdfView(MerchantPageMixin, View):
+    def get(self, request, pk, note_pk):
+        note = get_object_or_404(
+            self.scoped(CreditNote).select_related("invoice__merchant").prefetch_related("lines"),
+            pk=note_pk, invoice_id=pk,
+        )
+        response = HttpResponse(credit_note_pdf_bytes(note), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{note.number}.pdf"'
+        return response
 
 
 class InvoicePdfView(MerchantPageMixin, View):

@@ -81,6 +81,16 @@ def test_the_readme_walkthrough(api):
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert b"".join(pdf.streaming_content if pdf.streaming else [pdf.content]).startswith(b"%PDF")
     assert Invoice.objects.filter(customer__external_id="acme").count() == len(invoices) == 2
+
+    note = ok(api.post(f"/api/v1/invoices/{closing['id']}/credit_notes", {
+        "reason": "billing_error", "memo": "Two days of outage", "lines": [{"line": base[0]["id"], "amount": "10.00"}],
+    }, format="json"), 201)  # fmt: skip
+    assert (note["number"], note["total"], note["amount_applied"]) == (
+        f"INV-CN-{timezone.now().year}-000001", "10.00", "10.00")  # fmt: skip
+    corrected = ok(api.get(f"/api/v1/invoices/{closing['id']}"))
+    assert (corrected["total"], corrected["credited"], corrected["amount_due"]) == ("49.00", "10.00", "39.00")
+    note_pdf = api.get(f"/api/v1/credit_notes/{note['id']}/pdf")
+    assert note_pdf.status_code == 200 and note_pdf.content.startswith(b"%PDF")
     credits = ok(api.get("/api/v1/customers/acme/credits"))
     assert credits["balance"] == "5.00"
     assert [(entry["kind"], entry["amount"]) for entry in credits["ledger"]] == [

@@ -8,6 +8,7 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from pypdf import PdfReader
 
 from billing.credit_notes import credit_note_issue
@@ -118,7 +119,7 @@ def test_prepaid_credits_cap_what_credit_notes_can_total(tenant):
     # credits paid the usage line: taxable 20.00, tax 4.00, total 24.00
     assert (invoice.credits_applied, invoice.tax, invoice.total) == (D("10.00"), D("4.00"), D("24.00"))
     ids = lines(invoice)
-    with pytest.raises(Exception) as too_much:
+    with pytest.raises(ValidationError) as too_much:
         issue(invoice, (ids["base_fee"], "20.00"), (ids["usage"], "1.00"))
     assert too_much.value.message_dict == {"lines": [
         "the credit notes of this invoice can total at most 24.00 USD (its total less earlier credit notes); "
@@ -147,7 +148,7 @@ def test_prepaid_credits_cap_what_credit_notes_can_total(tenant):
 def test_bad_input_names_the_field_and_writes_nothing(invoice, credits, kwargs, errors):
     ids = lines(invoice)
     credits = [(ids.get(line, line), amount) for line, amount in credits]
-    with pytest.raises(Exception) as failed:
+    with pytest.raises(ValidationError) as failed:
         issue(invoice, *credits, **kwargs)
     expected = {key: [m.format(usage=ids["usage"], invoice=invoice.pk) for m in value] for key, value in errors.items()}
     assert failed.value.message_dict == expected
@@ -160,7 +161,7 @@ def test_bad_input_names_the_field_and_writes_nothing(invoice, credits, kwargs, 
 def test_the_second_note_can_take_only_what_the_first_left_of_a_line(invoice):
     usage = lines(invoice)["usage"]
     issue(invoice, (usage, "7.50"))
-    with pytest.raises(Exception) as failed:
+    with pytest.raises(ValidationError) as failed:
         issue(invoice, (usage, "2.51"))
     assert failed.value.message_dict == {"lines[0].amount": ["is more than what is left of the line: 2.50 USD"]}
     assert issue(invoice, (usage, "2.50")).total == D("3.00")
@@ -168,7 +169,7 @@ def test_the_second_note_can_take_only_what_the_first_left_of_a_line(invoice):
 
 def test_numbers_are_their_own_gap_free_series_per_year(invoice):
     usage = lines(invoice)["usage"]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         issue(invoice, (usage, "99.00"))
     first = issue(invoice, (usage, "1.00"))
     second = issue(invoice, (usage, "1.00"), at=at(2027, 1, 3))
@@ -276,3 +277,16 @@ def test_another_merchant_sees_404(tenant, other_tenant, invoice):
     assert other_tenant.api.get("/api/v1/credit_notes").json()["results"] == []
     assert CreditNote.objects.count() == 1
     assert Decimal(Invoice.objects.get(pk=invoice.pk).credited) == D("1.20")
+
+
+def test_the_admin_shows_credit_notes_read_only(client, invoice):
+    from django.contrib.auth import get_user_model
+
+    note = issue(invoice, (lines(invoice)["usage"], "1.00"), memo="admin check")
+    client.force_login(get_user_model().objects.create_superuser("root", "root@atlas.test", "pw-root-123"))
+    assert b"INV-CN-2026-000001" in client.get("/admin/billing/creditnote/?q=admin+check").content
+    page = client.get(f"/admin/billing/creditnote/{note.pk}/change/")
+    assert page.status_code == 200 and b"Calls" in page.content
+    assert client.get("/admin/billing/creditnote/add/").status_code == 403
+    assert client.post(f"/admin/billing/creditnote/{note.pk}/delete/").status_code == 403
+    assert CreditNote.objects.count() == 1

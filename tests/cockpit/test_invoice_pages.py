@@ -245,3 +245,74 @@ def test_the_list_and_detail_cost_the_same_queries_at_3_and_30_invoices(client, 
     with django_assert_max_num_queries(5):
         client.get("/invoices/?status=finalized&customer=c1&issued_from=2026-01-01")
     Customer.objects.filter(merchant=m).exists()
+
+
+# --- credit notes from the invoice page ------------------------------------------------------------------------
+
+
+def _lines(invoice) -> dict[str, int]:
+    return {line.type: line.pk for line in invoice.lines.all()}
+
+
+def test_issuing_a_credit_note_from_the_page(client, tenant, invoiced):
+    invoice = feb(invoiced)  # 23.00 − 3.00 credits, tax 2.00: total 22.00, due 22.00
+    ids = _lines(invoice)
+    login(client, tenant)
+    page = client.get(f"/invoices/{invoice.pk}/").content.decode()
+    assert "Issue credit note</button>" in page
+    assert "at most 22.00 USD with tax" in page
+    response = client.post(f"/invoices/{invoice.pk}/credit-notes/", {
+        f"amount_{ids['base_fee']}": "5.00", f"amount_{ids['usage']}": "", "reason": "order_change",
+        "memo": "Downgrade agreed on Jan 20",
+    }, follow=True)  # fmt: skip
+    assert response.redirect_chain[-1] == (f"/invoices/{invoice.pk}/", 302)
+    content = response.content.decode()
+    assert "Credit note INV-CN-2026-000001 issued: 5.50 USD." in content
+    assert 'data-testid="credited">-5.50' in content and 'data-testid="amount-due">16.50 USD' in content
+    assert "Downgrade agreed on Jan 20" in content and "off the amount due" in content
+    invoice.refresh_from_db()
+    assert (invoice.credited, invoice.amount_due) == (D("5.50"), D("16.50"))
+    note = invoice.credit_notes.get()
+    assert (note.actor, note.reason, note.total) == ("owner@acme.test (cockpit)", "order_change", D("5.50"))
+    pdf = client.get(f"/invoices/{invoice.pk}/credit-notes/{note.pk}/pdf/")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert 'filename="INV-CN-2026-000001.pdf"' in pdf["Content-Disposition"]
+
+
+def test_a_bad_credit_note_form_names_the_line_and_changes_nothing(client, tenant, invoiced):
+    invoice = feb(invoiced)
+    ids = _lines(invoice)
+    login(client, tenant)
+    url = f"/invoices/{invoice.pk}/credit-notes/"
+    cases = [
+        ({f"amount_{ids['usage']}": "3.01", "reason": "other"},
+         "Nothing changed: Calls: is more than what is left of the line: 3.00 USD"),
+        ({f"amount_{ids['usage']}": "abc", "reason": "other"},
+         "Nothing changed: Calls: &#x27;abc&#x27; is not a decimal number"),
+        ({"reason": "other"}, "Nothing changed: Amounts: must name at least one invoice line"),
+        ({f"amount_{ids['usage']}": "1.00", "reason": "whim"}, "Nothing changed: Reason: must be one of"),
+    ]  # fmt: skip
+    for data, message in cases:
+        content = client.post(url, data, follow=True).content.decode()
+        assert message in content, data
+    invoice.refresh_from_db()
+    assert (invoice.credited, invoice.amount_due) == (D("0"), D("22.00"))
+    assert not invoice.credit_notes.exists()
+
+
+def test_credit_notes_are_for_editors_of_the_owning_merchant_only(client, tenant, other_tenant, invoiced):
+    invoice = feb(invoiced)
+    data = {f"amount_{_lines(invoice)['usage']}": "1.00", "reason": "other"}
+    url = f"/invoices/{invoice.pk}/credit-notes/"
+    assert client.post(url, data).status_code == 302  # anonymous: to the login page
+    login_viewer(client, tenant)
+    assert b"Issue credit note</button>" not in client.get(f"/invoices/{invoice.pk}/").content
+    assert client.post(url, data).status_code == 403
+    login(client, other_tenant)
+    assert client.post(url, data).status_code == 404
+    assert not invoice.credit_notes.exists()
+    login(client, tenant)
+    client.post(url, data)
+    note = invoice.credit_notes.get()
+    login(client, other_tenant)
+    assert client.get(f"/invoices/{invoice.pk}/credit-notes/{note.pk}/pdf/").status_code == 404
