@@ -1,5 +1,6 @@
 """Browser tests of the cockpit: the CSV upload with row errors then a fixed file, a customer's live usage, an
-invoice's PDF download. The data is written through the services, as the API would."""
+invoice's PDF download, a credit note issued from the invoice page. The data is written through the services, as
+the API would."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -130,3 +131,26 @@ def test_staff_open_an_invoice_and_download_its_pdf(logged_in, live_server, sett
     download = page.context.request.get(f"{live_server.url}{href}")
     assert download.ok
     assert download.body()[:4] == b"%PDF"
+
+
+def test_staff_issue_a_credit_note_from_the_invoice_page(logged_in, live_server):
+    page, tenant = logged_in
+    now = _subscribed_customer_with_usage(tenant.merchant, calls=3)
+    billing_run(as_of=now + timedelta(seconds=1), merchant=tenant.merchant)
+    invoice = Invoice.objects.get(merchant=tenant.merchant)
+    base_fee = invoice.lines.get(type="base_fee")  # 49.00, prorated by the days left in the month: at least 1.58
+    due = invoice.amount_due
+
+    page.goto(f"{live_server.url}/invoices/{invoice.pk}/")
+    page.fill(f"#amount_{base_fee.pk}", "1.00")
+    page.select_option("select[name=reason]", "billing_error")
+    page.fill("input[name=memo]", "Goodwill for the outage")
+    page.click("button:has-text('Issue credit note')")
+    page.wait_for_url(f"{live_server.url}/invoices/{invoice.pk}/")
+    number = f"INV-CN-{timezone.now().year}-000001"
+    assert f"Credit note {number} issued: 1.00 USD." in page.inner_text("main")
+    row = page.locator("#credit-notes tbody tr").first.inner_text()
+    assert number in row and "Goodwill for the outage" in row and "1.00" in row
+    assert page.inner_text("[data-testid=amount-due]") == f"{due - Decimal('1.00'):.2f} USD"
+    invoice.refresh_from_db()
+    assert (invoice.credited, invoice.amount_due) == (Decimal("1.00"), due - Decimal("1.00"))
