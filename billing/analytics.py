@@ -23,12 +23,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncMonth
 
 from atlas.models import Merchant
 from atlas.money import round_line
-from billing.models import CreditLedgerEntry, Invoice, InvoiceLine, Subscription
+from billing.models import CreditLedgerEntry, CreditNote, Invoice, InvoiceLine, Subscription
 from billing.periods import proration
 from metering.models import EventCount
 
@@ -355,27 +355,24 @@ def deferred_revenue_report(
 
 
 def revenue_by_month(*, merchant: Merchant, currency: str, months: list[Month]) -> list[tuple[Month, Decimal]]:
-    """Revenue billed per month: the subtotals (before credits and tax) of finalized and paid invoices by issue
-    month (one GROUP BY query)."""
+    """Revenue billed per month, net of credit notes: the subtotals (before credits and tax) of finalized and paid
+    invoices by issue month, less the subtotals of credit notes by their issue month (two GROUP BY queries)."""
     tz = ZoneInfo(merchant.timezone)
-    rows = (
-        Invoice.objects.filter(
-            merchant=merchant,
-            currency=currency,
-            status__in=BILLED,
-            issued_at__gte=months[0].start,
-            issued_at__lt=months[-1].end,
+    window = {"merchant": merchant, "currency": currency, "issued_at__gte": months[0].start,
+              "issued_at__lt": months[-1].end}  # fmt: skip
+    totals: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    for queryset, sign in ((Invoice.objects.filter(status__in=BILLED, **window), 1),
+                           (CreditNote.objects.filter(**window), -1)):  # fmt: skip
+        rows = (
+            queryset.annotate(month=TruncMonth("issued_at", tzinfo=tz))
+            .values("month")
+            .annotate(total=Sum("subtotal"))
+            .order_by()
         )
-        .annotate(month=TruncMonth("issued_at", tzinfo=tz))
-        .values("month")
-        .annotate(total=Sum("subtotal"))
-        .order_by()
-    )
-    totals = {}
-    for row in rows:
-        local = row["month"].astimezone(tz) if row["month"].tzinfo else row["month"]
-        totals[(local.year, local.month)] = row["total"] or ZERO
-    return [(month, totals.get((month.year, month.month), ZERO)) for month in months]
+        for row in rows:
+            local = row["month"].astimezone(tz) if row["month"].tzinfo else row["month"]
+            totals[(local.year, local.month)] += sign * (row["total"] or ZERO)
+    return [(month, totals[(month.year, month.month)]) for month in months]
 
 
 def events_per_day(*, merchant: Merchant, start: date, days: int) -> list[tuple[date, int]]:
@@ -407,10 +404,21 @@ def credits_outstanding(*, merchant: Merchant) -> dict[str, Decimal]:
 
 
 def top_customers(*, merchant: Merchant, currency: str, since: datetime, limit: int = 10) -> list[dict]:
-    """Customers by revenue billed since ``since`` (finalized and paid subtotals), highest first (one query)."""
+    """Customers by revenue billed since ``since``: finalized and paid subtotals less the subtotals of credit notes
+    issued since then, highest first (one query)."""
+    credited = (
+        CreditNote.objects.filter(customer_id=OuterRef("customer_id"), currency=currency, issued_at__gte=since)
+        .values("customer_id")
+        .annotate(total=Sum("subtotal"))
+        .values("total")
+    )
     return list(
         Invoice.objects.filter(merchant=merchant, currency=currency, status__in=BILLED, issued_at__gte=since)
         .values("customer_id", "customer__external_id", "customer__name")
-        .annotate(revenue=Sum("subtotal"), invoices=Count("id"))
+        .annotate(
+            revenue=Sum("subtotal") - Coalesce(Subquery(credited, output_field=Invoice._meta.get_field("subtotal")),
+                                               Value(ZERO)),
+            invoices=Count("id"),
+        )  # fmt: skip
         .order_by("-revenue", "customer__external_id")[:limit]
     )

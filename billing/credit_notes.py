@@ -51,7 +51,9 @@ class LineCredit:
 
 
 def creditable_lines(invoice: Invoice) -> list[LineCredit]:
-    """Every line of the invoice with what earlier credit notes took from it."""
+    """Every line of the invoice with what earlier credit notes took from it (no query for them when none has)."""
+    if not invoice.credited:
+        return [LineCredit(line, ZERO) for line in invoice.lines.all()]
     credited = dict(
         CreditNoteLine.objects.filter(invoice_line__invoice=invoice)
         .values("invoice_line")

@@ -42,7 +42,7 @@ INVOICE_COLUMNS = [
     Column("subscription"), Column("currency"), Column("period_start", "datetime"), Column("period_end", "datetime"),
     Column("issued_at", "datetime"), Column("due_at", "datetime"), Column("subtotal", "money"),
     Column("credits_applied", "money"), Column("tax_rate", "rate"), Column("tax", "money"), Column("total", "money"),
-    Column("amount_paid", "money"), Column("amount_due", "money"),
+    Column("credited", "money"), Column("amount_paid", "money"), Column("amount_due", "money"),
 ]  # fmt: skip
 
 USAGE_COLUMNS = [
@@ -79,6 +79,7 @@ def invoice_rows(*, merchant: Merchant, start: date, end: date) -> Iterator[list
             "tax_rate",
             "tax",
             "total",
+            "credited",
             "amount_paid",
             "amount_due",
         )

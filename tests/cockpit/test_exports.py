@@ -52,11 +52,11 @@ def test_invoices_export_as_csv(client, tenant, billed):
     rows = list(csv.reader(io.StringIO(body.decode())))
     assert rows == [
         ["number", "status", "customer_external_id", "customer_name", "subscription", "currency", "period_start",
-         "period_end", "issued_at", "due_at", "subtotal", "credits_applied", "tax_rate", "tax", "total", "amount_paid",
-         "amount_due"],
+         "period_end", "issued_at", "due_at", "subtotal", "credits_applied", "tax_rate", "tax", "total", "credited",
+         "amount_paid", "amount_due"],
         ["INV-2026-000001", "finalized", "acme", "Acme, Inc.", "sub-acme", "USD", "2026-01-01T00:00:00+00:00",
          "2026-02-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00", "2026-01-31T00:00:00+00:00", "20.00", "0.00", "0",
-         "0.00", "20.00", "0.00", "20.00"],
+         "0.00", "20.00", "0.00", "0.00", "20.00"],
     ]  # fmt: skip
 
 
