@@ -26,10 +26,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from atlas.models import Merchant
+from atlas.money import round_line
 from atlas.services import merchant_update
+from billing.credit_notes import credit_note_issue
 from billing.credits import credit_grant_create
 from billing.engine import billing_run
-from billing.models import Invoice, Subscription
+from billing.models import Invoice, InvoiceLine, Subscription
 from billing.services import invoice_mark_paid
 from billing.subscriptions import subscription_cancel, subscription_change_plan, subscription_create
 from billing.tasks import invoice_render_pdf
@@ -629,6 +631,33 @@ class _Seeder:
             if paid_at < self.now and rng.random() < 0.88:
                 invoice_mark_paid(invoice=invoice, at=paid_at, actor="seed_demo (payment received)")
 
+    def corrections_issue(self) -> int:
+        """Two credit notes, as support would issue them: a goodwill credit on a paid invoice's usage (returned as
+        customer credit) and a billing error on an open invoice's base fee (off its amount due)."""
+        issued = Invoice.objects.filter(merchant=self.merchant, total__gt=0).order_by("pk")
+        cases = [
+            (issued.filter(status=Invoice.Status.PAID, lines__type=InvoiceLine.Type.USAGE, lines__amount__gt=0),
+             InvoiceLine.Type.USAGE, "product_unsatisfactory", "Goodwill: degraded API latency for two days"),
+            (issued.filter(status=Invoice.Status.FINALIZED, lines__type=InvoiceLine.Type.BASE_FEE,
+                           lines__amount__gt=0),
+             InvoiceLine.Type.BASE_FEE, "billing_error", "Seat count corrected after the upgrade"),
+        ]  # fmt: skip
+        notes = 0
+        for candidates, line_type, reason, memo in cases:
+            invoice = candidates.distinct().last()
+            if invoice is None:
+                continue
+            line = invoice.lines.filter(type=line_type, amount__gt=0).order_by("pk").first()
+            # A tenth of the line, and never more than a tenth of what the invoice charged.
+            amount = round_line(min(line.amount, invoice.total / (1 + invoice.tax_rate)) / 10, invoice.currency)
+            if amount <= 0:
+                continue
+            at = min(invoice.finalized_at + timedelta(days=3), self.now - timedelta(hours=1))
+            credit_note_issue(invoice=invoice, lines=[(line.pk, amount)], reason=reason, memo=memo, at=at,
+                              actor="seed_demo (support)")  # fmt: skip
+            notes += 1
+        return notes
+
 
 def demo_seed(
     *,
@@ -675,7 +704,9 @@ def demo_seed(
         step("pre-aggregated usage state built")
         runs = seeder.bill()
         seeder.payments_record()
-        step(f"billing: {runs} runs, {Invoice.objects.filter(merchant=merchant).count()} invoices")
+        notes = seeder.corrections_issue()
+        invoices = Invoice.objects.filter(merchant=merchant).count()
+        step(f"billing: {runs} runs, {invoices} invoices, {notes} credit notes")
     rendered = 0
     issued = Invoice.objects.filter(merchant=merchant, status__in=[Invoice.Status.FINALIZED, Invoice.Status.PAID])
     for pk in issued.order_by("pk").values_list("pk", flat=True):
