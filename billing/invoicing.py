@@ -32,7 +32,7 @@ from billing.periods import Calendar, Period, proration
 from billing.services import due_date, invoice_amounts_set, invoice_audit, invoice_snapshot, invoice_totals
 from catalog.models import Charge, Metric, PlanVersion
 from catalog.rating import PricedCharge
-from customers.selectors import Exclusion, billing_exclusions
+from customers.selectors import Exclusion, ExclusionIndex, billing_exclusions
 from metering.aggregation import aggregate, aggregate_subscriptions, events_for
 from metering.models import Event
 
@@ -138,6 +138,7 @@ class InvoiceBuilder:
     def __init__(self):
         self._priced: dict[tuple, PricedCharge] = {}
         self._exclusions: dict[tuple[int, date], Exclusion] = {}
+        self._rules = ExclusionIndex()  # billing rules and users of the customers prefetched, read once per batch
         self._answers: dict[tuple, dict] = {}  # (subscription, metric, start, end, cutoff) -> aggregate() answer
         self._prefetched_for: tuple[datetime, datetime] | None = None  # (instant, cutoff) of what is prefetched
         self._billed: dict[int, list[InvoiceLine]] = {}  # subscription -> finalized usage lines, when prefetched
@@ -173,11 +174,16 @@ class InvoiceBuilder:
     # windows ---------------------------------------------------------------------------------------------------
 
     def exclusion(self, subscription: Subscription, instant: datetime) -> Exclusion:
-        """The customer's billing rules on the local date of ``instant`` (one look-up per customer and date)."""
+        """The customer's billing rules on the local date of ``instant``: from the rules read by ``prefetch``, else
+        one look-up per customer and date."""
         on = instant.astimezone(ZoneInfo(subscription.timezone)).date()
         key = (subscription.customer_id, on)
         if key not in self._exclusions:
-            self._exclusions[key] = billing_exclusions(customer=subscription.customer, on=on)
+            customer = subscription.customer
+            if self._rules.covers(customer):
+                self._exclusions[key] = self._rules.exclusion(customer, on)
+            else:
+                self._exclusions[key] = billing_exclusions(customer=customer, on=on)
         return self._exclusions[key]
 
     def excluded_users(self, subscription: Subscription, instant: datetime) -> list[str]:
@@ -237,8 +243,9 @@ class InvoiceBuilder:
     # bulk look-ups ---------------------------------------------------------------------------------------------
 
     def prefetch(self, subscriptions: list[Subscription], instant: datetime, *, cutoff: datetime) -> None:
-        """Read in bulk what ``build`` needs for these subscriptions at ``instant``: the period usage, one query
-        per metric and window for all of them, and the finalized lines late events could adjust.
+        """Read in bulk what ``build`` needs for these subscriptions at ``instant``: their billing rules (two
+        queries), the period usage, one query per metric and window for all of them, and the finalized lines late
+        events could adjust.
 
         Answers are exactly ``aggregate``'s (``metering.aggregation.aggregate_subscriptions``: each subscription's
         tagged events plus its customer's untagged ones). A customer with excluded users keeps the exact
@@ -253,6 +260,7 @@ class InvoiceBuilder:
         subscriptions = [subscription for subscription in subscriptions if subscription.pk not in self._billed]
         if not subscriptions:
             return
+        self._rules.extend(subscription.customer for subscription in subscriptions)
         wanted: dict[tuple, list[Subscription]] = defaultdict(list)
         metrics: dict[int, Metric] = {}
         for subscription in subscriptions:

@@ -143,3 +143,7 @@ class BillingRule(models.Model):
 
     def __str__(self) -> str:
         return f"exclude {self.target} {self.pattern}"
+
+    def in_force_on(self, on) -> bool:
+        """``starts_on <= on < ends_on`` (open ends allowed)."""
+        return (self.starts_on is None or self.starts_on <= on) and (self.ends_on is None or on < self.ends_on)

@@ -1,5 +1,7 @@
 """Reads for customers: filtered lists, who was provisioned when, and who is billed."""
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from fnmatch import fnmatchcase
@@ -40,13 +42,6 @@ def user_current(*, customer: Customer, external_id: str) -> CustomerUser | None
     )
 
 
-def rules_active_on(*, merchant_id: int, on: date) -> QuerySet:
-    """Rules in force on ``on``: ``starts_on <= on < ends_on`` (open ends allowed)."""
-    return BillingRule.objects.filter(merchant_id=merchant_id).filter(
-        Q(starts_on__isnull=True) | Q(starts_on__lte=on), Q(ends_on__isnull=True) | Q(ends_on__gt=on)
-    )
-
-
 def pattern_matches(pattern: str, *values: str) -> bool:
     """Shell-style glob, case-insensitive (``*-test``, ``admin@*``)."""
     pattern = pattern.lower()
@@ -66,32 +61,76 @@ class Exclusion:
 
 
 def billing_exclusions(*, customer: Customer, on: date) -> Exclusion:
-    """The billing rules of SPEC §5 for one customer on one date.
+    """The billing rules of SPEC §5 for one customer on one date (``ExclusionIndex`` answers many at once).
 
     Not billable when the customer is a test customer, before ``billing_starts_on`` (go-live), on or after
     ``billing_ends_on`` (departure), or when a customer rule in force matches its name or external id.
     User rules in force exclude every user of the customer whose external id, email or name matches.
     """
-    rules = list(rules_active_on(merchant_id=customer.merchant_id, on=on))
-    user_rules = [rule.pattern for rule in rules if rule.target == BillingRule.Target.USER]
-    excluded_users: set[str] = set()
-    if user_rules:
-        for external_id, email, name in CustomerUser.objects.filter(customer=customer).values_list(
-            "external_id", "email", "name"
-        ):
-            if any(pattern_matches(pattern, external_id, email, name) for pattern in user_rules):
-                excluded_users.add(external_id)
-    users = frozenset(excluded_users)
+    return ExclusionIndex([customer]).exclusion(customer, on)
 
-    if customer.is_test:
-        return Exclusion(billable=False, reason="test customer", excluded_users=users)
-    if customer.billing_starts_on and on < customer.billing_starts_on:
-        return Exclusion(billable=False, reason=f"billing starts on {customer.billing_starts_on}", excluded_users=users)
-    if customer.billing_ends_on and on >= customer.billing_ends_on:
-        return Exclusion(billable=False, reason=f"billing ended on {customer.billing_ends_on}", excluded_users=users)
-    for rule in rules:
-        if rule.target == BillingRule.Target.CUSTOMER and pattern_matches(
-            rule.pattern, customer.name, customer.external_id
-        ):
-            return Exclusion(billable=False, reason=f"rule {rule.name!r} ({rule.pattern})", excluded_users=users)
-    return Exclusion(billable=True, excluded_users=users)
+
+class ExclusionIndex:
+    """The billing rules of some customers' merchants and, where a merchant has user rules, those customers'
+    users, read once (two queries at most, whatever the number of customers): then ``exclusion`` answers
+    ``billing_exclusions`` for any of them on any date without a query. ``extend`` adds customers."""
+
+    # Up to this many customers, their users are read by customer id; beyond, by merchant (one IN list stays short).
+    USERS_BY_ID = 500
+
+    def __init__(self, customers: Iterable[Customer] = ()):
+        self.customer_ids: set[int] = set()
+        self.rules: dict[int, list[BillingRule]] = {}
+        self.users: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+        self.extend(customers)
+
+    def extend(self, customers: Iterable[Customer]) -> None:
+        customers = [customer for customer in customers if customer.pk not in self.customer_ids]
+        if not customers:
+            return
+        merchants = {customer.merchant_id for customer in customers} - self.rules.keys()
+        for merchant_id in merchants:
+            self.rules[merchant_id] = []
+        for rule in BillingRule.objects.filter(merchant_id__in=merchants).order_by("target", "pattern", "pk"):
+            self.rules[rule.merchant_id].append(rule)
+        with_user_rules = {
+            merchant_id for merchant_id, rules in self.rules.items()
+            if any(rule.target == BillingRule.Target.USER for rule in rules)
+        }  # fmt: skip
+        wanted = {customer.pk for customer in customers if customer.merchant_id in with_user_rules}
+        self.customer_ids.update(customer.pk for customer in customers)
+        if not wanted:
+            return
+        users = CustomerUser.objects.values_list("customer_id", "external_id", "email", "name").order_by("pk")
+        if len(wanted) <= self.USERS_BY_ID:
+            users = users.filter(customer_id__in=wanted)
+        else:
+            users = users.filter(customer__merchant_id__in={c.merchant_id for c in customers if c.pk in wanted})
+        for customer_id, external_id, email, name in users:
+            if customer_id in wanted:
+                self.users[customer_id].append((external_id, email, name))
+
+    def covers(self, customer: Customer) -> bool:
+        return customer.pk in self.customer_ids
+
+    def exclusion(self, customer: Customer, on: date) -> Exclusion:
+        rules = [rule for rule in self.rules[customer.merchant_id] if rule.in_force_on(on)]
+        user_rules = [rule.pattern for rule in rules if rule.target == BillingRule.Target.USER]
+        users = frozenset(
+            external_id for external_id, email, name in self.users.get(customer.pk, ())
+            if any(pattern_matches(pattern, external_id, email, name) for pattern in user_rules)
+        )  # fmt: skip
+        if customer.is_test:
+            return Exclusion(billable=False, reason="test customer", excluded_users=users)
+        if customer.billing_starts_on and on < customer.billing_starts_on:
+            return Exclusion(billable=False, reason=f"billing starts on {customer.billing_starts_on}",
+                             excluded_users=users)  # fmt: skip
+        if customer.billing_ends_on and on >= customer.billing_ends_on:
+            return Exclusion(billable=False, reason=f"billing ended on {customer.billing_ends_on}",
+                             excluded_users=users)  # fmt: skip
+        for rule in rules:
+            if rule.target == BillingRule.Target.CUSTOMER and pattern_matches(
+                rule.pattern, customer.name, customer.external_id
+            ):
+                return Exclusion(billable=False, reason=f"rule {rule.name!r} ({rule.pattern})", excluded_users=users)
+        return Exclusion(billable=True, excluded_users=users)
