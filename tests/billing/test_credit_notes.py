@@ -5,10 +5,12 @@ February run as INV-2026-000001.
 """
 
 import io
+import threading
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, connections
 from pypdf import PdfReader
 
 from billing.credit_notes import credit_note_issue
@@ -17,6 +19,7 @@ from billing.engine import billing_run
 from billing.models import CreditGrant, CreditLedgerEntry, CreditNote, Invoice, InvoiceCounter
 from billing.services import IllegalTransition, invoice_mark_paid, invoice_void
 from tests.billing.test_invoices_helpers import D, at, customer, event, metric, plan, subscribe
+from tests.conftest import Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -290,3 +293,34 @@ def test_the_admin_shows_credit_notes_read_only(client, invoice):
     assert client.get("/admin/billing/creditnote/add/").status_code == 403
     assert client.post(f"/admin/billing/creditnote/{note.pk}/delete/").status_code == 403
     assert CreditNote.objects.count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_notes_cannot_together_credit_more_than_the_invoice():
+    """Each note alone fits (30.00 of 36.00); both together would not. The invoice row lock lets exactly one in."""
+    invoice = _invoice(Tenant("Racer", "r@racer.test").merchant)
+    ids = lines(invoice)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def credit():
+        try:
+            barrier.wait()
+            issue(Invoice.objects.get(pk=invoice.pk), (ids["base_fee"], "20.00"), (ids["usage"], "5.00"))
+            outcomes.append("issued")
+        except ValidationError as exc:
+            outcomes.append(exc.message_dict)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=credit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == sorted(["issued", {"lines[0].amount": [
+        "is more than what is left of the line: 0.00 USD"]}], key=str)  # fmt: skip
+    invoice.refresh_from_db()
+    assert (invoice.credited, invoice.amount_due, CreditNote.objects.count()) == (D("30.00"), D("6.00"), 1)
+    assert list(CreditNote.objects.values_list("number", flat=True)) == ["INV-CN-2026-000001"]
