@@ -5,6 +5,8 @@
 - **Usage**: one row per billed usage line (``usage`` and late ``adjustment`` lines of invoices that are not void)
   whose service period starts in the period: customer, subscription, metric, group, service period, quantity,
   events and amount.
+- **Credit notes**: one row per credit note issued in the period, with the invoice it corrects and where its
+  total went (off the amount due, customer credit, refunded).
 
 Rows come from the database in chunks (``iterator``) and are written as they come: CSV is streamed to the client,
 Excel is written by openpyxl's write-only workbook to a temporary file, so neither holds every row in memory.
@@ -23,10 +25,10 @@ from openpyxl.cell import WriteOnlyCell
 
 from atlas.models import Merchant
 from atlas.money import minor_units, to_str
-from billing.models import Invoice, InvoiceLine
+from billing.models import CreditNote, Invoice, InvoiceLine
 
 CHUNK = 2000
-KINDS = ("invoices", "usage")
+KINDS = ("invoices", "usage", "credit_notes")
 FORMATS = ("csv", "xlsx")
 _DAY = timedelta(days=1)
 
@@ -50,6 +52,14 @@ USAGE_COLUMNS = [
     Column("group"), Column("service_start", "datetime"), Column("service_end", "datetime"),
     Column("quantity", "quantity"), Column("events_count", "int"), Column("amount", "money"), Column("currency"),
     Column("line_type"), Column("invoice_number"), Column("invoice_status"),
+]  # fmt: skip
+
+
+CREDIT_NOTE_COLUMNS = [
+    Column("number"), Column("invoice_number"), Column("customer_external_id"), Column("customer_name"),
+    Column("currency"), Column("issued_at", "datetime"), Column("reason"), Column("memo"), Column("subtotal", "money"),
+    Column("tax_rate", "rate"), Column("tax", "money"), Column("total", "money"), Column("amount_applied", "money"),
+    Column("amount_credited", "money"), Column("amount_refunded", "money"),
 ]  # fmt: skip
 
 
@@ -88,6 +98,22 @@ def invoice_rows(*, merchant: Merchant, start: date, end: date) -> Iterator[list
         row = list(row)
         row[0] = row[0] or "(draft)"
         yield row
+
+
+def credit_note_rows(*, merchant: Merchant, start: date, end: date) -> Iterator[list]:
+    """Credit notes issued on local dates ``[start, end]`` (inclusive), oldest first."""
+    low, high = _local_midnight(start, merchant.timezone), _local_midnight(end, merchant.timezone)
+    rows = (
+        CreditNote.objects.filter(merchant=merchant, issued_at__gte=low, issued_at__lt=high + _DAY)
+        .order_by("issued_at", "pk")
+        .values_list(
+            "number", "invoice__number", "customer__external_id", "invoice__customer_name", "currency", "issued_at",
+            "reason", "memo", "subtotal", "tax_rate", "tax", "total", "amount_applied", "amount_credited",
+            "amount_refunded",
+        )  # fmt: skip
+    )
+    for row in rows.iterator(chunk_size=CHUNK):
+        yield list(row)
 
 
 def _group_text(group) -> str:
@@ -215,6 +241,8 @@ def export_source(*, merchant: Merchant, kind: str, start: date, end: date) -> t
         return INVOICE_COLUMNS, invoice_rows(merchant=merchant, start=start, end=end)
     if kind == "usage":
         return USAGE_COLUMNS, usage_rows(merchant=merchant, start=start, end=end)
+    if kind == "credit_notes":
+        return CREDIT_NOTE_COLUMNS, credit_note_rows(merchant=merchant, start=start, end=end)
     raise ValueError(f"kind: must be one of {', '.join(KINDS)}")
 
 

@@ -430,8 +430,8 @@ class AnalyticsView(CurrencyMixin, MerchantPageMixin, TemplateView):
 
 
 class ExportForm(forms.Form):
-    kind = forms.ChoiceField(choices=[("invoices", "Invoices"),
-                                      ("usage", "Usage")])  # fmt: skip
+    kind = forms.ChoiceField(choices=[("invoices", "Invoices"), ("usage", "Usage"),
+                                      ("credit_notes", "Credit notes")])  # fmt: skip
     format = forms.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "Excel (.xlsx)")])
     start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
@@ -478,7 +478,7 @@ class ExportDownloadView(ExportsView):
             )
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
-        handle = exports.xlsx_file(columns, rows, title=kind.title(), timezone=merchant.timezone)
+        handle = exports.xlsx_file(columns, rows, title=kind.replace("_", " ").title(), timezone=merchant.timezone)
         return FileResponse(
             handle, as_attachment=True, filename=filename,
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
