@@ -201,6 +201,7 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
                 "invoice": invoice,
                 "url": invoice_url(invoice.pk),
                 "total": amount(invoice.total, invoice.currency),
+                "credited": amount(invoice.credited, invoice.currency) if invoice.credited else "—",
                 "due": amount(invoice.amount_due, invoice.currency),
                 "badge": INVOICE_BADGES.get(invoice.status, ""),
             }

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from billing.credit_notes import credit_note_issue
 from billing.credits import credit_grant_create
 from billing.engine import billing_run
 from billing.models import CreditGrant, CreditLedgerEntry, Invoice
@@ -209,6 +210,12 @@ class TestCustomerPage:
         for invoice in invoices:
             assert f'href="/invoices/{invoice.pk}/"' in content
         assert "49.00 USD" in content
+        assert [row["credited"] for row in response.context["invoices"]] == ["—"] * len(invoices)
+        first = invoices[-1]
+        credit_note_issue(invoice=first, lines=[(first.lines.filter(amount__gt=0).first().pk, Decimal("9.00"))],
+                          reason="billing_error", actor="test")  # fmt: skip
+        rows = client.get("/customers/wk/").context["invoices"]
+        assert [row["credited"] for row in rows] == ["—"] * (len(invoices) - 1) + ["9.00 USD"]
 
     def test_users_show_their_provisioning_history_and_who_made_it(self, client, tenant, acme):
         user_provision(customer=acme, external_id="u1", email="ann@acme.example", name="Ann", actor=Actor())
