@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 
 from atlas.models import Merchant
 from atlas.money import round_line
-from billing.models import CreditLedgerEntry, CreditNote, Invoice, InvoiceLine, Subscription
+from billing.models import CreditLedgerEntry, CreditNote, CreditNoteLine, Invoice, InvoiceLine, Subscription
 from billing.periods import proration
 from metering.models import EventCount
 
@@ -327,21 +327,37 @@ def mrr_at(*, merchant: Merchant, currency: str, at: datetime) -> Decimal:
 
 def advance_lines(*, merchant: Merchant, currency: str, start: datetime, end: datetime) -> Iterable[AdvanceLine]:
     """Lines billed in advance on finalized or paid invoices issued before ``end`` whose service outlasts
-    ``start`` (one query, streamed)."""
+    ``start``, then the credit notes on such lines issued before ``end`` (two queries, streamed).
+
+    A credit note on an in-advance line is that line's amount reduced when the note is issued: a negative line
+    over the same service period, billed at the note's issue. Recognition's cumulative catch-up then takes back
+    at once what the credited part had already earned, and the rest over the service left (IFRS 15's change in
+    transaction price); a note issued after the service ended comes off the month it is issued in.
+    """
+    def in_advance(path: str = "") -> dict:  # the line's service outlasts its invoice's issue
+        return {f"{path}service_end__gt": F(f"{path}invoice__issued_at"), f"{path}invoice__currency": currency,
+                f"{path}invoice__status__in": BILLED}  # fmt: skip
+
     rows = (
-        InvoiceLine.objects.filter(
-            merchant=merchant,
-            invoice__currency=currency,
-            invoice__status__in=BILLED,
-            invoice__issued_at__lt=end,
-            service_end__gt=start,
-        )
-        .filter(service_end__gt=F("invoice__issued_at"))
+        InvoiceLine.objects.filter(merchant=merchant, invoice__issued_at__lt=end, service_end__gt=start)
+        .filter(**in_advance())
         .order_by()
         .values_list("amount", "invoice__issued_at", "service_start", "service_end")
     )
     for amount, issued_at, service_start, service_end in rows.iterator(chunk_size=2000):
         yield AdvanceLine(amount, currency, issued_at, service_start, service_end)
+    credits = (
+        CreditNoteLine.objects.filter(
+            Q(invoice_line__service_end__gt=start) | Q(credit_note__issued_at__gte=start),
+            credit_note__merchant=merchant,
+            credit_note__issued_at__lt=end,
+            **in_advance("invoice_line__"),
+        )
+        .order_by()
+        .values_list("amount", "credit_note__issued_at", "invoice_line__service_start", "invoice_line__service_end")
+    )
+    for amount, issued_at, service_start, service_end in credits.iterator(chunk_size=2000):
+        yield AdvanceLine(-amount, currency, issued_at, service_start, service_end)
 
 
 def deferred_revenue_report(

@@ -245,3 +245,24 @@ def test_the_page_costs_the_same_queries_for_3_or_30_subscriptions(client, tenan
     assert counts[0] == counts[1]
     with django_assert_max_num_queries(8):
         client.get(url)
+
+
+def test_a_credit_note_on_an_advance_fee_takes_back_what_it_had_earned_then_spreads_the_rest(tenant):
+    """120.00 a year from Jan 1 2026; half credited on Jul 1 (cumulative catch-up, IFRS 15)."""
+    from billing.credit_notes import credit_note_issue
+
+    m = tenant.merchant
+    plan(m, "annual", base_fee="120.00", interval="year")
+    subscribe(m, customer(m, "yearly"), "annual", at(2026, 1, 1))
+    run(m, at(2026, 1, 1))
+    invoice = Invoice.objects.get(merchant=m)
+    credit_note_issue(invoice=invoice, lines=[(invoice.lines.get().pk, D("60.00"))], reason="order_change",
+                      at=at(2026, 7, 1), actor="test")  # fmt: skip
+    schedule = analytics.deferred_revenue_report(merchant=m, currency="USD", months=months(2026, 12, 12))
+    rows = {r.month.label: (r.billed, r.recognised, r.deferred) for r in schedule}
+    # Through Jul 1 the fee earned 120 × 181/365 = 59.51. In July it earns 69.70 − 59.51 = 10.19 and the credit
+    # takes back 60 × 212/365 = 34.85 at once (181 days already served + July's 31): −24.66.
+    assert rows["2026-06"] == (D("0"), D("9.87"), D("60.49"))  # 59.51 − 120 × 151/365 (49.64)
+    assert rows["2026-07"] == (D("-60.00"), D("-24.66"), D("25.15"))
+    assert sum(r.recognised for r in schedule) == D("60.00")
+    assert rows["2026-12"][2] == D("0.00")
