@@ -250,7 +250,7 @@ class InvoiceDetailView(MerchantPageMixin, TemplateView):
                 for application in invoice.credit_applications.all()
             ],
             can_finalize=invoice.status == status.DRAFT,
-            can_void=invoice.status in (status.DRAFT, status.FINALIZED),
+            can_void=invoice.status in (status.DRAFT, status.FINALIZED) and not invoice.credited,
             can_mark_paid=invoice.status == status.FINALIZED,
         )
         return context

@@ -270,6 +270,9 @@ def test_issuing_a_credit_note_from_the_page(client, tenant, invoiced):
     assert "Credit note INV-CN-2026-000001 issued: 5.50 USD." in content
     assert 'data-testid="credited">-5.50' in content and 'data-testid="amount-due">16.50 USD' in content
     assert "Downgrade agreed on Jan 20" in content and "off the amount due" in content
+    assert ">Void</button>" not in content  # a credited invoice cannot be voided
+    assert client.post(f"/invoices/{invoice.pk}/void/", follow=True).content.decode().count(
+        "Nothing changed: cannot void an invoice that is partly credited (it has credit notes).") == 1
     invoice.refresh_from_db()
     assert (invoice.credited, invoice.amount_due) == (D("5.50"), D("16.50"))
     note = invoice.credit_notes.get()
