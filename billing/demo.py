@@ -6,7 +6,8 @@ customers (a reseller with children, a test customer, USD and EUR), users provis
 events come from provisioning), subscriptions (calendar and anniversary anchors, trials, a cancellation, plan
 changes), credit grants, three months of usage events ending at ``now`` (``events_ingest`` in batches of 1,000),
 the metrics' pre-aggregated state (``metric_state_rebuild``, the documented backfill), then the nightly billing
-run for every past midnight, payments on the older invoices, and the invoice PDFs (the task function).
+run for every past midnight, payments on the older invoices, two credit notes (``credit_note_issue``), and the
+invoice PDFs (the task function).
 
 Everything random comes from one seeded generator, so the same ``now`` and ``scale`` give the same data.
 ``scale`` multiplies the filler customers and the event volume (1.0: ~48 customers, ~150,000 events); the

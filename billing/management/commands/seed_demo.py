@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.demo import DemoExists, demo_seed
-from billing.models import CreditGrant, Invoice, Subscription
+from billing.models import CreditGrant, CreditNote, Invoice, Subscription
 from catalog.models import Plan
 from customers.models import Customer, CustomerUser
 from metering.models import Event
@@ -47,6 +47,7 @@ class Command(BaseCommand):
             "events": Event.objects.filter(merchant=merchant).count(),
             "credit grants": CreditGrant.objects.filter(merchant=merchant).count(),
             "invoices": Invoice.objects.filter(merchant=merchant).count(),
+            "credit notes": CreditNote.objects.filter(merchant=merchant).count(),
         }
         summary = ", ".join(f"{value:,} {name}" for name, value in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Demo merchant {merchant.name!r} loaded in {elapsed:.1f} s: {summary}."))
