@@ -160,7 +160,7 @@ class CreditNoteViewSet(MerchantViewSet):
             queryset = queryset.filter(customer__external_id=customer)
         invoice = request.query_params.get("invoice", "")
         if invoice:
-            if not invoice.isdigit():
+            if not (invoice.isascii() and invoice.isdigit()):
                 raise ValidationError({"invoice": "must be an invoice id"})
             queryset = queryset.filter(invoice_id=int(invoice))
         page = self.paginate_queryset(queryset)

@@ -8,6 +8,8 @@ The rules, in one place:
   minor unit, and at most what is left of its line (its amount less earlier notes). Lines that are themselves
   credits (a negative termination refund) cannot be credited.
 - Tax is the invoice's rate on the note's subtotal, rounded once: ``total = subtotal + round(rate × subtotal)``.
+  The note that empties every line of an invoice without prepaid credits takes exactly what is left of its total
+  instead (at most a minor unit per note away), so crediting line by line settles it to the cent.
   All the invoice's notes together are at most its ``total`` (what the customer was charged, after prepaid
   credits and with tax); prepaid credits the invoice consumed stay consumed.
 - Where the money goes: on a finalized (unpaid) invoice the whole total comes off ``amount_due`` (an invoice
@@ -29,7 +31,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from atlas.money import round_line, to_str
+from atlas.money import quantum, round_line, to_str
 from billing.credits import credit_grant_create
 from billing.models import CreditNote, CreditNoteLine, Invoice, InvoiceCounter, InvoiceLine
 from billing.services import IllegalTransition, invoice_audit, invoice_lock
@@ -72,6 +74,20 @@ def creditable_total(invoice: Invoice) -> Decimal:
 
 def note_tax(invoice: Invoice, subtotal: Decimal) -> Decimal:
     return round_line(invoice.tax_rate * subtotal, invoice.currency)
+
+
+def _settles(invoice: Invoice, available: dict[int, LineCredit], lines: list[tuple[int, Decimal]],
+             difference: Decimal) -> bool:  # fmt: skip
+    """Whether a note empties every creditable line of an invoice that prepaid credits did not pay, and its total
+    differs from what is left of the invoice's total only by tax rounding (a minor unit per note at most)."""
+    if invoice.credits_applied:
+        return False
+    taken = dict(lines)
+    for pk, credit in available.items():
+        if credit.line.amount > 0 and credit.remaining != taken.get(pk, ZERO):
+            return False
+    notes = invoice.credit_notes.count() + 1
+    return abs(difference) <= quantum(invoice.currency) * notes
 
 
 def credit_note_issue(
@@ -117,8 +133,6 @@ def credit_note_issue(
             seen.add(line_id)
             if amount <= 0:
                 raise ValidationError({f"lines[{index}].amount": "must be greater than 0"})
-            if round_line(amount, currency) != amount:
-                raise ValidationError({f"lines[{index}].amount": f"has more decimals than {currency} allows"})
             if credit.line.amount <= 0:
                 raise ValidationError({f"lines[{index}].line": "has nothing to credit: its amount is not positive"})
             if amount > credit.remaining:
@@ -126,10 +140,16 @@ def credit_note_issue(
                     f"lines[{index}].amount": f"is more than what is left of the line: "
                                               f"{to_str(credit.remaining, currency)} {currency}"
                 })  # fmt: skip
+            if round_line(amount, currency) != amount:  # after the bound: a huge number cannot be quantized
+                raise ValidationError({f"lines[{index}].amount": f"has more decimals than {currency} allows"})
         subtotal = sum((amount for _, amount in lines), ZERO)
         tax = note_tax(locked, subtotal)
         total = subtotal + tax
         allowed = creditable_total(locked)
+        if _settles(locked, available, lines, total - allowed):
+            # The note that credits everything left: rounding the tax note by note must not leave a cent owed
+            # (or refuse the last cent), so this one takes exactly what is left of the invoice's total.
+            total, tax = allowed, allowed - subtotal
         if total > allowed:
             raise ValidationError({
                 "lines": f"the credit notes of this invoice can total at most {to_str(allowed, currency)} {currency} "

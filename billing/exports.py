@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from atlas.models import Merchant
 from atlas.money import minor_units, to_str
@@ -224,6 +225,8 @@ def xlsx_file(columns: list[Column], rows: Iterable[list], *, title: str, timezo
         for column, value in zip(columns, row, strict=True):
             if column.kind == "datetime" and value is not None:
                 value = value.astimezone(tz).replace(tzinfo=None)  # Excel has no time zones
+            elif isinstance(value, str):
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters a cell cannot hold (a memo's BEL)
             cell = WriteOnlyCell(sheet, value=value)
             number_format = _number_format(column, currency)
             if number_format and value is not None:

@@ -161,6 +161,58 @@ def test_bad_input_names_the_field_and_writes_nothing(invoice, credits, kwargs, 
     assert not InvoiceCounter.objects.filter(series="credit_note").exclude(last_number=0).exists()
 
 
+def _two_line_invoice(merchant, amount: str, tax_rate: str) -> Invoice:
+    """A finalized invoice of two usage lines of ``amount`` each, taxed at ``tax_rate`` (tax rounded once)."""
+    from billing.models import InvoiceLine
+    from billing.services import invoice_finalize
+
+    calls = metric(merchant, "calls")
+    version = plan(merchant, "bare", timing="in_arrears")
+    cust = customer(merchant, "taxed", tax_rate=D(tax_rate))
+    sub = subscribe(merchant, cust, version, at(2026, 1, 1), external_id="taxed-sub")
+    draft = Invoice.objects.create(
+        merchant=merchant, customer=cust, subscription=sub, currency="USD", period_start=at(2026, 2, 1),
+        period_end=at(2026, 2, 1), issued_at=at(2026, 2, 1), due_at=at(2026, 3, 1), grace_until=at(2026, 2, 1),
+    )  # fmt: skip
+    for name in ("Calls EU", "Calls US"):
+        InvoiceLine.objects.create(
+            merchant=merchant, invoice=draft, type="usage", description=name, metric=calls, quantity=D(1),
+            amount=D(amount), service_start=at(2026, 1, 1), service_end=at(2026, 2, 1),
+        )  # fmt: skip
+    return invoice_finalize(invoice=draft, at=at(2026, 2, 1))
+
+
+@pytest.mark.parametrize(("amount", "rate", "invoice_tax", "first", "last"), [
+    # 2 × 1.04 at 10 %: tax 0.21, total 2.29; line by line 0.10 + 0.10 would leave 0.01 owed
+    ("1.04", "0.1", "0.21", ("1.04", "0.10", "1.14"), ("1.04", "0.11", "1.15")),
+    # 2 × 1.05 at 10 %: tax 0.21, total 2.31; line by line 0.11 + 0.11 would be refused at 2.32
+    ("1.05", "0.1", "0.21", ("1.05", "0.11", "1.16"), ("1.05", "0.10", "1.15")),
+])  # fmt: skip
+def test_crediting_line_by_line_settles_the_invoice_to_the_cent(tenant, amount, rate, invoice_tax, first, last):
+    invoice = _two_line_invoice(tenant.merchant, amount, rate)
+    assert invoice.tax == D(invoice_tax)
+    eu, us = [line.pk for line in invoice.lines.order_by("pk")]
+    notes = [issue(invoice, (eu, amount)), issue(invoice, (us, amount))]
+    assert [(n.subtotal, n.tax, n.total) for n in notes] == [tuple(map(D, first)), tuple(map(D, last))]
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.credited, invoice.amount_due) == ("paid", invoice.total, D("0"))
+
+
+def test_a_note_that_leaves_lines_uncredited_keeps_its_own_rounded_tax(tenant):
+    invoice = _two_line_invoice(tenant.merchant, "1.04", "0.1")
+    eu, _ = [line.pk for line in invoice.lines.order_by("pk")]
+    note = issue(invoice, (eu, "1.03"))
+    assert (note.subtotal, note.tax, note.total) == (D("1.03"), D("0.10"), D("1.13"))
+
+
+def test_a_huge_amount_is_refused_as_more_than_the_line(invoice):
+    usage = lines(invoice)["usage"]
+    for amount in ("1e30", "123456789012345678901234567890.5"):
+        with pytest.raises(ValidationError) as failed:
+            issue(invoice, (usage, amount))
+        assert failed.value.message_dict == {"lines[0].amount": ["is more than what is left of the line: 10.00 USD"]}
+
+
 def test_the_second_note_can_take_only_what_the_first_left_of_a_line(invoice):
     usage = lines(invoice)["usage"]
     issue(invoice, (usage, "7.50"))
@@ -226,8 +278,9 @@ def test_the_api_issues_lists_reads_and_renders_credit_notes(tenant, invoice):
     assert [n["id"] for n in tenant.api.get("/api/v1/credit_notes?customer=alpha").json()["results"]] == [body["id"]]
     assert tenant.api.get("/api/v1/credit_notes?customer=beta").json()["results"] == []
     assert tenant.api.get(f"/api/v1/credit_notes?invoice={invoice.pk}").json()["results"][0]["id"] == body["id"]
-    assert tenant.api.get("/api/v1/credit_notes?invoice=x").json()["error"]["fields"] == {
-        "invoice": "must be an invoice id"}
+    for bad in ("x", "²", "-1"):
+        assert tenant.api.get(f"/api/v1/credit_notes?invoice={bad}").json()["error"]["fields"] == {
+            "invoice": "must be an invoice id"}
     assert tenant.api.get(f"/api/v1/credit_notes/{body['id']}").json()["total"] == "9.00"
 
     pdf = tenant.api.get(body["pdf_url"])

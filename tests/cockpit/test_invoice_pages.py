@@ -293,6 +293,8 @@ def test_a_bad_credit_note_form_names_the_line_and_changes_nothing(client, tenan
         ({f"amount_{ids['usage']}": "abc", "reason": "other"},
          "Nothing changed: Calls: &#x27;abc&#x27; is not a decimal number"),
         ({"reason": "other"}, "Nothing changed: Amounts: must name at least one invoice line"),
+        ({f"amount_{ids['usage']}": "1e30", "reason": "other"},
+         "Nothing changed: Calls: is more than what is left of the line: 3.00 USD"),
         ({f"amount_{ids['usage']}": "1.00", "reason": "whim"}, "Nothing changed: Reason: must be one of"),
     ]  # fmt: skip
     for data, message in cases:
