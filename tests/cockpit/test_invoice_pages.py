@@ -321,3 +321,13 @@ def test_credit_notes_are_for_editors_of_the_owning_merchant_only(client, tenant
     note = invoice.credit_notes.get()
     login(client, other_tenant)
     assert client.get(f"/invoices/{invoice.pk}/credit-notes/{note.pk}/pdf/").status_code == 404
+
+
+def test_an_invoice_without_credits_shows_them_as_0_not_minus_0(client, tenant):
+    m = tenant.merchant
+    plan(m, "flat", base_fee="10.00")
+    subscribe(m, customer(m, "plain"), "flat", at(2026, 1, 1))
+    run(m, at(2026, 1, 1))
+    login(client, tenant)
+    content = client.get(f"/invoices/{Invoice.objects.get(merchant=m).pk}/").content.decode()
+    assert 'data-testid="credits">0.00<' in content
