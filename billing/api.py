@@ -1,6 +1,5 @@
 """REST routes for invoices, credits and billing runs (SPEC §8)."""
 
-from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils import timezone
@@ -20,7 +19,7 @@ from billing.credit_notes import credit_note_issue
 from billing.credits import credit_grant_create
 from billing.engine import billing_run
 from billing.models import CreditGrant, CreditLedgerEntry, CreditNote, Invoice, InvoiceLine
-from billing.pdf import credit_note_pdf_bytes, invoice_pdf_bytes, invoice_pdf_file, invoice_pdf_store
+from billing.pdf import credit_note_pdf_response, invoice_pdf_response
 from billing.selectors import credit_summary, invoice_line_events, invoices_filter
 from billing.serializers import (
     BillingRunInputSerializer,
@@ -96,14 +95,7 @@ class InvoiceViewSet(MerchantViewSet):
     @extend_schema(responses={(200, "application/pdf"): bytes})
     @action(detail=True, methods=["get"], url_name="pdf")
     def pdf(self, request, pk=None):
-        invoice = self.get_object()
-        filename = f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
-        if invoice.status == Invoice.Status.DRAFT:
-            response = HttpResponse(invoice_pdf_bytes(invoice), content_type="application/pdf")
-            response["Content-Disposition"] = f'inline; filename="{filename}"'
-            return response
-        path = invoice_pdf_file(invoice) or invoice_pdf_store(invoice=invoice)
-        return FileResponse(path.open("rb"), content_type="application/pdf", filename=filename)
+        return invoice_pdf_response(self.get_object())
 
     @extend_schema(methods=["GET"], responses=CreditNoteSerializer(many=True))
     @extend_schema(methods=["POST"], request=CreditNoteInputSerializer, responses={201: CreditNoteSerializer})
@@ -172,10 +164,7 @@ class CreditNoteViewSet(MerchantViewSet):
     @extend_schema(responses={(200, "application/pdf"): bytes})
     @action(detail=True, methods=["get"], url_name="pdf")
     def pdf(self, request, pk=None):
-        note = self.get_object()
-        response = HttpResponse(credit_note_pdf_bytes(note), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{note.number}.pdf"'
-        return response
+        return credit_note_pdf_response(self.get_object())
 
 
 class CustomerScopedView(MerchantAPIView):

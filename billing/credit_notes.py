@@ -189,7 +189,7 @@ def credit_note_issue(
             locked.status, locked.paid_at = Invoice.Status.PAID, at
             fields += ["status", "paid_at"]
         locked.save(update_fields=fields)
+        settled = ", settled by credit note" if locked.status != previous else ""
         invoice_audit(locked, from_state=previous, to_state=locked.status, actor=actor, at=at,
-               note=f"credit note {note.number}: {to_str(total, currency)} {currency}"
-                    + (", settled by credit note" if locked.status != previous else ""))  # fmt: skip
+                      note=f"credit note {note.number}: {to_str(total, currency)} {currency}{settled}")  # fmt: skip
     return note

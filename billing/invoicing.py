@@ -138,7 +138,7 @@ class InvoiceBuilder:
     def __init__(self):
         self._priced: dict[tuple, PricedCharge] = {}
         self._exclusions: dict[tuple[int, date], Exclusion] = {}
-        self._rules = ExclusionIndex()  # billing rules and users of the customers prefetched, read once per batch
+        self._rules = ExclusionIndex()  # billing rules and users of the customers prefetched, read once a pass
         self._answers: dict[tuple, dict] = {}  # (subscription, metric, start, end, cutoff) -> aggregate() answer
         self._prefetched_for: tuple[datetime, datetime] | None = None  # (instant, cutoff) of what is prefetched
         self._billed: dict[int, list[InvoiceLine]] = {}  # subscription -> finalized usage lines, when prefetched
@@ -244,8 +244,8 @@ class InvoiceBuilder:
 
     def prefetch(self, subscriptions: list[Subscription], instant: datetime, *, cutoff: datetime) -> None:
         """Read in bulk what ``build`` needs for these subscriptions at ``instant``: their billing rules (two
-        queries), the period usage, one query per metric and window for all of them, and the finalized lines late
-        events could adjust.
+        queries for the new customers), the period usage, one query per metric and window for all of them, and the
+        finalized lines late events could adjust.
 
         Answers are exactly ``aggregate``'s (``metering.aggregation.aggregate_subscriptions``: each subscription's
         tagged events plus its customer's untagged ones). A customer with excluded users keeps the exact

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.http import FileResponse, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -147,3 +148,25 @@ def invoice_pdf_file(invoice: Invoice) -> Path | None:
         return None
     path = Path(settings.MEDIA_ROOT) / invoice.pdf
     return path if path.exists() else None
+
+
+# --- responses: the API and the cockpit serve the same files ------------------------------------------------------
+
+
+def _inline(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+def invoice_pdf_response(invoice: Invoice) -> HttpResponse:
+    """A draft rendered now; an issued invoice's stored file (rendered and stored first if it is not there)."""
+    filename = f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
+    if invoice.status == Invoice.Status.DRAFT:
+        return _inline(invoice_pdf_bytes(invoice), filename)
+    path = invoice_pdf_file(invoice) or invoice_pdf_store(invoice=invoice)
+    return FileResponse(path.open("rb"), content_type="application/pdf", filename=filename)
+
+
+def credit_note_pdf_response(note: CreditNote) -> HttpResponse:
+    return _inline(credit_note_pdf_bytes(note), f"{note.number}.pdf")

@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.generic import TemplateView, View
@@ -24,13 +24,7 @@ from atlas.tenancy import MerchantPageMixin
 from billing import analytics, exports
 from billing.credit_notes import CREDITABLE_STATES, credit_note_issue, creditable_lines, creditable_total
 from billing.models import CreditNote, Invoice
-from billing.pdf import (
-    credit_note_pdf_bytes,
-    invoice_pdf_bytes,
-    invoice_pdf_context,
-    invoice_pdf_file,
-    invoice_pdf_store,
-)
+from billing.pdf import credit_note_pdf_response, invoice_pdf_context, invoice_pdf_response
 from billing.services import IllegalTransition, invoice_finalize, invoice_mark_paid, invoice_void
 
 PAGE_SIZE = 50
@@ -322,21 +316,13 @@ class CreditNotePdfView(MerchantPageMixin, View):
             self.scoped(CreditNote).select_related("invoice__merchant").prefetch_related("lines"),
             pk=note_pk, invoice_id=pk,
         )
-        response = HttpResponse(credit_note_pdf_bytes(note), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{note.number}.pdf"'
-        return response
+        return credit_note_pdf_response(note)
 
 
 class InvoicePdfView(MerchantPageMixin, View):
     def get(self, request, pk):
         invoice = get_object_or_404(self.scoped(Invoice).select_related("merchant", "subscription"), pk=pk)
-        filename = f"{invoice.number or f'draft-{invoice.pk}'}.pdf"
-        if invoice.status == Invoice.Status.DRAFT:
-            response = HttpResponse(invoice_pdf_bytes(invoice), content_type="application/pdf")
-            response["Content-Disposition"] = f'inline; filename="{filename}"'
-            return response
-        path = invoice_pdf_file(invoice) or invoice_pdf_store(invoice=invoice)
-        return FileResponse(path.open("rb"), content_type="application/pdf", filename=filename)
+        return invoice_pdf_response(invoice)
 
 
 # --- analytics ------------------------------------------------------------------------------------------------
