@@ -20,9 +20,12 @@ API_MODULES = [
     "customers.api",
     "metering.api",
     "metering.api_users",
-    "billing.api_subscriptions",
-    "billing.api_usage",
-    "billing.api",
+    "billing.subscriptions.api",
+    "billing.usage.api",
+    "billing.invoices.api",
+    "billing.credit_notes.api",
+    "billing.credits.api",
+    "billing.runs.api",
 ]
 COCKPIT_MODULES = [
     "atlas.cockpit_urls",

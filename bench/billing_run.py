@@ -106,9 +106,9 @@ def main() -> None:
         sys.exit("bench/billing_run.py needs PostgreSQL: set DATABASE_URL")
     call_command("migrate", verbosity=0)
 
-    from billing.engine import billing_run
+    from billing.invoices.tasks import invoice_render_pdf
     from billing.models import Invoice
-    from billing.tasks import invoice_render_pdf
+    from billing.runs.engine import billing_run
 
     results = []
     for target in SIZES:

@@ -98,7 +98,8 @@ def main() -> None:
 
     from atlas.services import merchant_create
     from billing.models import Subscription
-    from billing.subscriptions import subscription_create, subscription_period_at
+    from billing.subscriptions.selectors import subscription_period_at
+    from billing.subscriptions.services import subscription_create
     from catalog import services as catalog
     from customers.models import Customer
     from metering.aggregation import aggregate

@@ -1,16 +1,10 @@
 from django.contrib import admin
 
-from billing.models import (
-    BillingRun,
-    CreditGrant,
-    CreditLedgerEntry,
-    CreditNote,
-    CreditNoteLine,
-    Invoice,
-    InvoiceEvent,
-    InvoiceLine,
-    Subscription,
-)
+from billing.credit_notes.models import CreditNote, CreditNoteLine
+from billing.credits.models import CreditGrant, CreditLedgerEntry
+from billing.invoices.models import Invoice, InvoiceEvent, InvoiceLine
+from billing.runs.models import BillingRun
+from billing.subscriptions.models import Subscription
 
 
 @admin.register(Subscription)

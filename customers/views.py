@@ -1,6 +1,6 @@
 """Cockpit: the customer list, and the customer CSV upload (previewed before anything is written).
 
-The customer page itself composes every app and lives in ``billing/views_customers.py``.
+The customer page itself composes every app and lives in ``billing/customer_page/``.
 """
 
 import uuid

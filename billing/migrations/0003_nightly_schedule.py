@@ -4,13 +4,13 @@ from django.db import migrations
 
 
 def create_schedule(apps, schema_editor):
-    from billing.tasks import ensure_nightly_schedule
+    from billing.runs.tasks import ensure_nightly_schedule
 
     ensure_nightly_schedule(apps.get_model("django_q", "Schedule"))
 
 
 def delete_schedule(apps, schema_editor):
-    from billing.tasks import NIGHTLY_SCHEDULE
+    from billing.runs.tasks import NIGHTLY_SCHEDULE
 
     apps.get_model("django_q", "Schedule").objects.filter(name=NIGHTLY_SCHEDULE).delete()
 

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from billing.credit_notes import credit_note_issue
-from billing.credits import credit_grant_create
+from billing.credit_notes.services import credit_note_issue
+from billing.credits.services import credit_grant_create
+from billing.invoices.services import invoice_finalize
 from billing.models import Invoice, InvoiceEvent, InvoiceLine, Subscription
-from billing.services import invoice_finalize
 from catalog.models import Metric, Plan, PlanVersion
 from customers.models import Customer
 

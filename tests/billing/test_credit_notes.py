@@ -13,11 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from pypdf import PdfReader
 
-from billing.credit_notes import credit_note_issue
-from billing.credits import credit_grant_create
-from billing.engine import billing_run
+from billing.credit_notes.services import credit_note_issue
+from billing.credits.services import credit_grant_create
+from billing.invoices.services import IllegalTransition, invoice_mark_paid, invoice_void
 from billing.models import CreditGrant, CreditLedgerEntry, CreditNote, Invoice, InvoiceCounter
-from billing.services import IllegalTransition, invoice_mark_paid, invoice_void
+from billing.runs.engine import billing_run
 from tests.billing.test_invoices_helpers import D, at, customer, event, metric, plan, subscribe
 from tests.conftest import Tenant
 
@@ -163,8 +163,8 @@ def test_bad_input_names_the_field_and_writes_nothing(invoice, credits, kwargs, 
 
 def _two_line_invoice(merchant, amount: str, tax_rate: str) -> Invoice:
     """A finalized invoice of two usage lines of ``amount`` each, taxed at ``tax_rate`` (tax rounded once)."""
+    from billing.invoices.services import invoice_finalize
     from billing.models import InvoiceLine
-    from billing.services import invoice_finalize
 
     calls = metric(merchant, "calls")
     version = plan(merchant, "bare", timing="in_arrears")

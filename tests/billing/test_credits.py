@@ -2,9 +2,9 @@
 
 import pytest
 
-from billing.credits import credit_grant_create
-from billing.engine import billing_run
+from billing.credits.services import credit_grant_create
 from billing.models import CreditGrant, CreditLedgerEntry
+from billing.runs.engine import billing_run
 from tests.billing.test_invoices_helpers import D, at, customer, event, metric, plan, subscribe
 
 pytestmark = pytest.mark.django_db

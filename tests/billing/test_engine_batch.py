@@ -11,12 +11,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from billing import engine
-from billing.credits import credit_grant_create
-from billing.engine import billing_run
-from billing.invoicing import InvoiceBuilder, invoices_issue
+from billing.credits.services import credit_grant_create
+from billing.invoices.builder import InvoiceBuilder
+from billing.invoices.issuing import invoices_issue
 from billing.models import CreditLedgerEntry, Invoice, InvoiceEvent, Subscription
-from billing.subscriptions import subscription_cancel
+from billing.runs import engine
+from billing.runs.engine import billing_run
+from billing.subscriptions.services import subscription_cancel
 from customers.models import BillingRule, CustomerUser
 from customers.services import billing_rule_create
 from metering.aggregation import aggregate, aggregate_subscriptions

@@ -2,8 +2,8 @@
 
 import pytest
 
-from billing.engine import billing_run
 from billing.models import Invoice, InvoiceCounter
+from billing.runs.engine import billing_run
 from tests.billing.test_invoices_helpers import D, at, customer, event, metric, plan, subscribe
 
 pytestmark = pytest.mark.django_db

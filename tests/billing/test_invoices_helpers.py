@@ -7,7 +7,7 @@ from itertools import count
 from django.utils import timezone
 
 from billing.models import Invoice
-from billing.subscriptions import subscription_create
+from billing.subscriptions.services import subscription_create
 from catalog.models import Charge, Metric, OneTimeFee, Plan, PlanVersion
 from customers.models import Customer
 from metering.models import Event

@@ -5,9 +5,9 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from billing.engine import billing_run
+from billing.invoices.tasks import invoice_render_pdf
 from billing.models import Invoice
-from billing.tasks import invoice_render_pdf
+from billing.runs.engine import billing_run
 from tests.billing.test_invoices_helpers import at, customer, event, metric, plan, subscribe
 
 pytestmark = pytest.mark.django_db

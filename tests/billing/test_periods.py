@@ -1,4 +1,4 @@
-"""Billing periods and proration (billing/periods.py): pure, no database."""
+"""Billing periods and proration (billing/subscriptions/periods.py): pure, no database."""
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing import periods as periods_module
-from billing.periods import ANCHORS, INTERVALS, Calendar, Period, proration
+from billing.subscriptions import periods as periods_module
+from billing.subscriptions.periods import ANCHORS, INTERVALS, Calendar, Period, proration
 
 US = timedelta(microseconds=1)
 NEW_YORK = "America/New_York"

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing.credits import credit_grant_create
-from billing.engine import billing_run
+from billing.credits.services import credit_grant_create
 from billing.models import CreditLedgerEntry, Invoice
-from billing.subscriptions import subscription_cancel, subscription_change_plan
+from billing.runs.engine import billing_run
+from billing.subscriptions.services import subscription_cancel, subscription_change_plan
 from tests.billing.test_invoices_helpers import D, at, customer, event, lines_of, metric, plan, subscribe
 
 pytestmark = pytest.mark.django_db
@@ -310,8 +310,8 @@ def test_running_billing_twice_for_the_same_date_changes_nothing(tenant):
 
 
 def test_a_run_interrupted_after_half_the_invoices_completes_the_rest_without_billing_twice(tenant):
-    from billing.invoicing import invoice_issue
-    from billing.services import invoice_finalize
+    from billing.invoices.issuing import invoice_issue
+    from billing.invoices.services import invoice_finalize
 
     m = tenant.merchant
     calls = metric(m, "calls")

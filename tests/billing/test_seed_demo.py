@@ -14,8 +14,8 @@ from django.test import override_settings
 from atlas.models import Merchant
 from atlas.services import merchant_create
 from billing.demo import DemoExists, demo_seed
+from billing.invoices.pdf import invoice_pdf_file
 from billing.models import CreditGrant, CreditLedgerEntry, Invoice, Subscription
-from billing.pdf import invoice_pdf_file
 from catalog.models import Charge, Metric, PlanVersion
 from customers.models import Customer, CustomerUser
 from metering.models import Event, MetricState

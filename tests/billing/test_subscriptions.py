@@ -7,8 +7,8 @@ import pytest
 from rest_framework.exceptions import ValidationError
 
 from atlas.api.exceptions import Conflict
-from billing import subscriptions as services
 from billing.models import Subscription
+from billing.subscriptions import selectors, services
 from catalog import services as catalog
 from customers.models import Customer
 
@@ -73,7 +73,7 @@ def subscribe(merchant, **kwargs):
 
 
 def period(subscription, at):
-    found = services.subscription_period_at(subscription, at)
+    found = selectors.subscription_period_at(subscription, at)
     return (found.start, found.end) if found else None
 
 
@@ -202,9 +202,9 @@ class TestChangePlan:
         assert new.plan_version.plan.code == "basic"
         assert (new.billing_day, new.billing_anchor) == (old.billing_day, old.billing_anchor)
         assert period(new, dt(2024, 9, 15)) == (dt(2024, 9, 1), dt(2024, 10, 1))
-        assert services.subscription_status(old, dt(2024, 8, 31)) == "active"
-        assert services.subscription_status(old, dt(2024, 9, 1)) == "terminated"
-        assert services.subscription_status(new, dt(2024, 8, 31)) == "pending"
+        assert selectors.subscription_status(old, dt(2024, 8, 31)) == "active"
+        assert selectors.subscription_status(old, dt(2024, 9, 1)) == "terminated"
+        assert selectors.subscription_status(new, dt(2024, 8, 31)) == "pending"
 
     def test_immediately_the_old_ends_and_the_new_starts_now(self, setup):
         old = subscribe(setup, billing_anchor="anniversary")
@@ -279,6 +279,6 @@ def test_selectors_answer_which_subscriptions_are_active(setup):
     services.subscription_cancel(subscription=first, effective="immediately", at=dt(2024, 9, 5))
     second = subscribe(setup, external_id="sub_2", plan="basic", start_date=date(2024, 9, 1))
     customer = Customer.objects.get(external_id="cus_1")
-    assert list(services.subscriptions_active(merchant=setup, at=dt(2024, 8, 15))) == [first]
-    assert set(services.subscriptions_active(merchant=setup, at=dt(2024, 9, 2))) == {first, second}
-    assert list(services.subscriptions_for_customer(customer=customer, at=dt(2024, 9, 5))) == [second]
+    assert list(selectors.subscriptions_active(merchant=setup, at=dt(2024, 8, 15))) == [first]
+    assert set(selectors.subscriptions_active(merchant=setup, at=dt(2024, 9, 2))) == {first, second}
+    assert list(selectors.subscriptions_for_customer(customer=customer, at=dt(2024, 9, 5))) == [second]

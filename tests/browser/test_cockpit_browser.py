@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.engine import billing_run
 from billing.models import Invoice
-from billing.subscriptions import subscription_create
+from billing.runs.engine import billing_run
+from billing.subscriptions.services import subscription_create
 from catalog.services import metric_create, plan_create, plan_publish
 from customers.models import Customer
 from customers.services import customer_create

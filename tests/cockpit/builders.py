@@ -7,8 +7,8 @@ from itertools import count
 from django.contrib.auth import get_user_model
 
 from atlas.models import Membership
-from billing.engine import billing_run
-from billing.subscriptions import subscription_create
+from billing.runs.engine import billing_run
+from billing.subscriptions.services import subscription_create
 from catalog.services import metric_create, plan_create, plan_publish
 from customers.models import Customer
 from customers.services import customer_create

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from atlas.models import Membership
-from billing.subscriptions import subscription_create
+from billing.subscriptions.services import subscription_create
 from catalog import services as catalog
 from customers.models import Customer
 from customers.services import customer_create

@@ -6,10 +6,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing import analytics
-from billing.analytics import AdvanceLine, RecurringTerms
 from billing.models import Invoice
-from billing.subscriptions import subscription_cancel, subscription_change_plan
+from billing.reports import analytics
+from billing.reports.analytics import AdvanceLine, RecurringTerms
+from billing.subscriptions.services import subscription_cancel, subscription_change_plan
 from tests.cockpit.builders import at, customer, login, login_viewer, plan, run, subscribe
 
 pytestmark = pytest.mark.django_db
@@ -249,7 +249,7 @@ def test_the_page_costs_the_same_queries_for_3_or_30_subscriptions(client, tenan
 
 def test_a_credit_note_on_an_advance_fee_takes_back_what_it_had_earned_then_spreads_the_rest(tenant):
     """120.00 a year from Jan 1 2026; half credited on Jul 1 (cumulative catch-up, IFRS 15)."""
-    from billing.credit_notes import credit_note_issue
+    from billing.credit_notes.services import credit_note_issue
 
     m = tenant.merchant
     plan(m, "annual", base_fee="120.00", interval="year")

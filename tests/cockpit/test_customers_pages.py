@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.credit_notes import credit_note_issue
-from billing.credits import credit_grant_create
-from billing.engine import billing_run
+from billing.credit_notes.services import credit_note_issue
+from billing.credits.services import credit_grant_create
 from billing.models import CreditGrant, CreditLedgerEntry, Invoice
+from billing.runs.engine import billing_run
 from customers.models import CustomerUser, ProvisioningChange
 from customers.services import billing_rule_create, customer_delete
 from metering.provisioning import Actor, user_provision

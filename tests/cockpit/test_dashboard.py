@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing import analytics
-from billing.credits import credit_grant_create
+from billing.credits.services import credit_grant_create
+from billing.reports import analytics
 from tests.cockpit.builders import at, customer, ingest, login, login_viewer, plan, run, subscribe
 
 pytestmark = pytest.mark.django_db
@@ -108,8 +108,8 @@ def test_top_customers_are_ranked_by_revenue(billed, other_tenant):
 
 
 def test_a_void_invoice_is_not_revenue(billed):
+    from billing.invoices.services import invoice_void
     from billing.models import Invoice
-    from billing.services import invoice_void
 
     invoice_void(
         invoice=Invoice.objects.get(merchant=billed, customer__external_id="small", period_start=at(2026, 3, 1))
@@ -119,7 +119,7 @@ def test_a_void_invoice_is_not_revenue(billed):
 
 
 def test_credit_notes_come_off_revenue_in_the_month_they_are_issued(billed):
-    from billing.credit_notes import credit_note_issue
+    from billing.credit_notes.services import credit_note_issue
     from billing.models import Invoice
 
     january = Invoice.objects.get(merchant=billed, customer__external_id="big", period_start=at(2026, 1, 1))

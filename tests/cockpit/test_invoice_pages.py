@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from atlas.models import Merchant
-from billing import views
-from billing.credits import credit_grant_create
+from billing.credits.services import credit_grant_create
+from billing.invoices import views
 from billing.models import Invoice, InvoiceEvent
 from customers.models import Customer
 from tests.cockpit.builders import at, customer, ingest, login, login_viewer, metric, plan, run, subscribe

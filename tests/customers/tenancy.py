@@ -4,7 +4,7 @@ when the catalog put a published plan version in ``ctx``, a subscription to it."
 from django.utils import timezone
 
 from atlas.models import ApiKey
-from billing.subscriptions import subscription_create
+from billing.subscriptions.services import subscription_create
 from customers.services import billing_rule_create, customer_create
 from metering.provisioning import Actor, user_provision
 

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 import pytest
 
-from billing.analytics import events_per_day
+from billing.reports.analytics import events_per_day
 from customers.services import customer_create
 from metering.models import Event, EventCount
 from metering.services import event_counts_rebuild, events_ingest

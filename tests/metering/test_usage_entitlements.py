@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing.entitlements import customer_entitlement
-from billing.subscriptions import subscription_create
-from billing.usage import customer_usage_amounts
+from billing.subscriptions.services import subscription_create
+from billing.usage.entitlements import customer_entitlement
+from billing.usage.selectors import customer_usage_amounts
 from catalog import services as catalog
 from customers.models import Customer
 from metering.services import events_ingest

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from atlas.models import Merchant
-from billing.engine import billing_run
+from billing.runs.engine import billing_run
 
 
 def parse_as_of(value: str) -> datetime:

@@ -1,11 +1,14 @@
-"""python manage.py seed_demo: load the Northwind Cloud demo merchant (SPEC §9; billing/demo.py)."""
+"""python manage.py seed_demo: load the Northwind Cloud demo merchant (SPEC §9; billing/demo/)."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.credit_notes.models import CreditNote
+from billing.credits.models import CreditGrant
 from billing.demo import DemoExists, demo_seed
-from billing.models import CreditGrant, CreditNote, Invoice, Subscription
+from billing.invoices.models import Invoice
+from billing.subscriptions.models import Subscription
 from catalog.models import Plan
 from customers.models import Customer, CustomerUser
 from metering.models import Event

@@ -1,0 +1,180 @@
+"""An invoice's lifecycle: totals, snapshot, finalize, void, mark paid (SPEC §7).
+
+Transitions lock the row and check the current state; a finalized invoice never changes."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from atlas.money import round_line
+from billing.credits.services import credits_consume, credits_reserve, credits_restore
+from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
+from billing.invoices.tasks import queue_invoice_pdf
+
+ZERO = Decimal("0")
+
+
+SYSTEM_ACTOR = "billing run"
+
+
+class IllegalTransition(Exception):
+    """The invoice is not in a state this action can start from."""
+
+    def __init__(self, invoice: Invoice, action: str, because: str = ""):
+        self.invoice = invoice
+        self.action = action
+        super().__init__(f"cannot {action} an invoice that is {because or invoice.status}")
+
+
+def invoice_lock(invoice: Invoice) -> Invoice:
+    """The invoice row, locked for the rest of the caller's transaction."""
+    return Invoice.objects.select_for_update().select_related("customer", "merchant").get(pk=invoice.pk)
+
+
+def invoice_audit(
+    invoice: Invoice, *, from_state: str, to_state: str, actor: str, at: datetime, note: str = ""
+) -> None:
+    """One row of the invoice's audit trail."""
+    InvoiceEvent.objects.create(
+        merchant_id=invoice.merchant_id, invoice=invoice, from_state=from_state, to_state=to_state,
+        actor=actor[:255], at=at, note=note[:300],
+    )  # fmt: skip
+
+
+def tax_rate_for(customer) -> Decimal:
+    """The customer's own rate, else the merchant's default."""
+    return customer.tax_rate if customer.tax_rate is not None else customer.merchant.default_tax_rate
+
+
+def customer_address(customer) -> str:
+    city_line = " ".join(part for part in (customer.postal_code, customer.city) if part)
+    parts = [customer.address_line1, customer.address_line2, city_line, customer.state, customer.country]
+    return "\n".join(part for part in parts if part)
+
+
+def invoice_snapshot(invoice: Invoice) -> None:
+    """Copy the customer's name, address and tax rate, and the merchant's details, onto the invoice."""
+    customer, merchant = invoice.customer, invoice.merchant
+    invoice.customer_name = customer.name
+    invoice.customer_email = customer.email
+    invoice.customer_address = customer_address(customer)
+    invoice.customer_external_id = customer.external_id
+    invoice.tax_rate = tax_rate_for(customer)
+    invoice.merchant_details = {
+        "name": merchant.company_name or merchant.name,
+        "address": merchant.company_address,
+        "email": merchant.company_email,
+        "tax_id": merchant.company_tax_id,
+    }
+
+
+def invoice_amounts_set(invoice: Invoice, *, subtotal: Decimal, credits_applied: Decimal) -> None:
+    """SPEC §8's totals, in memory: tax = round(tax_rate × (subtotal − credits)), rounded once per invoice;
+    total = subtotal − credits + tax; amount due = total less payments recorded."""
+    taxable = subtotal - credits_applied
+    invoice.subtotal = subtotal
+    invoice.credits_applied = credits_applied
+    invoice.tax = round_line(invoice.tax_rate * taxable, invoice.currency)
+    invoice.total = taxable + invoice.tax
+    invoice.amount_due = invoice.total - invoice.amount_paid
+
+
+def invoice_totals(invoice: Invoice, *, reserve_credits: bool = True) -> None:
+    """Subtotal is the sum of the rounded lines; credits pay the usage lines; tax is rounded once.
+
+    Saves the invoice; runs inside the caller's transaction (credits lock the customer's grants).
+    """
+    lines = list(invoice.lines.all())
+    subtotal = sum((line.amount for line in lines), ZERO)
+    creditable = sum((line.amount for line in lines if line.type in InvoiceLine.CREDITABLE), ZERO)
+    creditable = max(ZERO, min(creditable, subtotal))
+    credits = credits_reserve(invoice=invoice, creditable=creditable) if reserve_credits else invoice.credits_applied
+    invoice_amounts_set(invoice, subtotal=subtotal, credits_applied=credits)
+    invoice.save()
+
+
+def _next_number(invoice: Invoice, at: datetime) -> str:
+    merchant = invoice.merchant
+    year = invoice.issued_at.astimezone(ZoneInfo(merchant.timezone)).year
+    return f"{merchant.invoice_prefix}-{year}-{InvoiceCounter.take(merchant_id=merchant.pk, year=year):06d}"
+
+
+def invoice_finalize(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
+    """Number, snapshot and freeze a draft; its credit reservations become ledger consumption.
+
+    The PDF is queued after commit, outside the transaction.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = invoice_lock(invoice)
+        if locked.status != Invoice.Status.DRAFT:
+            raise IllegalTransition(locked, "finalize")
+        invoice_snapshot(locked)
+        invoice_totals(locked)
+        credits_consume(invoice=locked, at=at)
+        locked.number = _next_number(locked, at)
+        locked.status = Invoice.Status.FINALIZED
+        locked.finalized_at = at
+        if locked.amount_due <= 0:
+            # Nothing to collect (credits covered it, or a refund): settled on issue.
+            locked.status = Invoice.Status.PAID
+            locked.paid_at = at
+        locked.save()
+        invoice_audit(locked, from_state=Invoice.Status.DRAFT, to_state=Invoice.Status.FINALIZED, actor=actor, at=at)
+        if locked.status == Invoice.Status.PAID:
+            invoice_audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at,
+                   note="nothing due")  # fmt: skip
+        transaction.on_commit(lambda: _queue_pdf(locked.pk))
+    return locked
+
+
+def _queue_pdf(invoice_id: int) -> None:
+    """Claim the rendering (compare-and-set, shared with the billing run's retry pass) and queue it."""
+    if Invoice.objects.filter(pk=invoice_id, pdf="", pdf_queued_at__isnull=True).update(pdf_queued_at=timezone.now()):
+        queue_invoice_pdf(invoice_id)
+
+
+def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
+    """A draft or a finalized (unpaid) invoice can be voided; a finalized one gives its credits back. An invoice
+    with credit notes cannot: they are issued documents that refer to it."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = invoice_lock(invoice)
+        if locked.status not in (Invoice.Status.DRAFT, Invoice.Status.FINALIZED):
+            raise IllegalTransition(locked, "void")
+        if locked.credited > 0:
+            raise IllegalTransition(locked, "void", because="partly credited (it has credit notes)")
+        previous = locked.status
+        if previous == Invoice.Status.FINALIZED:
+            credits_restore(invoice=locked, at=at)
+        else:
+            locked.credit_applications.all().delete()
+        locked.status = Invoice.Status.VOID
+        locked.voided_at = at
+        locked.amount_due = ZERO
+        locked.save(update_fields=["status", "voided_at", "amount_due"])
+        invoice_audit(locked, from_state=previous, to_state=Invoice.Status.VOID, actor=actor, at=at)
+    return locked
+
+
+def invoice_mark_paid(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
+    """Record payment in full of what a finalized invoice still asks for."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = invoice_lock(invoice)
+        if locked.status != Invoice.Status.FINALIZED:
+            raise IllegalTransition(locked, "mark paid")
+        locked.amount_paid += locked.amount_due  # what credit notes took off was never owed
+        locked.amount_due = ZERO
+        locked.status = Invoice.Status.PAID
+        locked.paid_at = at
+        locked.save(update_fields=["amount_paid", "amount_due", "status", "paid_at"])
+        invoice_audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at)
+    return locked
+
+
+def due_date(*, issued_at: datetime, merchant) -> datetime:
+    return issued_at + timedelta(days=merchant.payment_terms_days)
