@@ -21,58 +21,22 @@ The rules, in one place:
 - Every note writes an audit row on its invoice. Nothing is written unless every check passes.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from atlas.money import quantum, round_line, to_str
 from billing.credit_notes.models import CreditNote, CreditNoteLine
+from billing.credit_notes.selectors import CREDITABLE_STATES, LineCredit, creditable_lines, creditable_total
 from billing.credits.services import credit_grant_create
-from billing.invoices.models import Invoice, InvoiceCounter, InvoiceLine
+from billing.invoices.models import Invoice, InvoiceCounter
 from billing.invoices.services import IllegalTransition, invoice_audit, invoice_lock
 
 ZERO = Decimal("0")
-
-
-CREDITABLE_STATES = (Invoice.Status.FINALIZED, Invoice.Status.PAID)
-
-
-@dataclass(frozen=True)
-class LineCredit:
-    """What one invoice line can still give back."""
-
-    line: InvoiceLine
-    credited: Decimal
-
-    @property
-    def remaining(self) -> Decimal:
-        return max(ZERO, self.line.amount - self.credited)
-
-
-def creditable_lines(invoice: Invoice) -> list[LineCredit]:
-    """Every line of the invoice with what earlier credit notes took from it (no query for them when none has)."""
-    if not invoice.credited:
-        return [LineCredit(line, ZERO) for line in invoice.lines.all()]
-    credited = dict(
-        CreditNoteLine.objects.filter(invoice_line__invoice=invoice)
-        .values("invoice_line")
-        .annotate(total=Sum("amount"))
-        .values_list("invoice_line", "total")
-    )
-    return [LineCredit(line, credited.get(line.pk, ZERO)) for line in invoice.lines.all()]
-
-
-def creditable_total(invoice: Invoice) -> Decimal:
-    """What all further credit notes on the invoice can total, tax included."""
-    if invoice.status not in CREDITABLE_STATES:
-        return ZERO
-    return max(ZERO, invoice.total - invoice.credited)
 
 
 def note_tax(invoice: Invoice, subtotal: Decimal) -> Decimal:

@@ -1,9 +1,11 @@
-"""REST routes for invoices: list, show, PDF, lifecycle, credit notes of an invoice, line events (SPEC §8)."""
+"""REST routes for invoices: list, show, PDF, lifecycle, line events (SPEC §8).
+
+An invoice's credit notes (``/invoices/{id}/credit_notes``) are served by ``billing.credit_notes.api``.
+"""
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -12,9 +14,6 @@ from atlas.api.exceptions import Conflict
 from atlas.api.pagination import CursorPagination
 from atlas.api.routers import Router
 from atlas.api.viewsets import MerchantViewSet
-from billing.credit_notes.api import CREDIT_NOTES
-from billing.credit_notes.serializers import CreditNoteInputSerializer, CreditNoteSerializer
-from billing.credit_notes.services import credit_note_issue
 from billing.invoices.models import Invoice, InvoiceLine
 from billing.invoices.pdf import invoice_pdf_response
 from billing.invoices.selectors import invoice_line_events, invoices_filter
@@ -78,28 +77,6 @@ class InvoiceViewSet(MerchantViewSet):
     @action(detail=True, methods=["get"], url_name="pdf")
     def pdf(self, request, pk=None):
         return invoice_pdf_response(self.get_object())
-
-    @extend_schema(methods=["GET"], responses=CreditNoteSerializer(many=True))
-    @extend_schema(methods=["POST"], request=CreditNoteInputSerializer, responses={201: CreditNoteSerializer})
-    @action(detail=True, methods=["get", "post"], url_path="credit_notes", url_name="credit-notes")
-    def credit_notes(self, request, pk=None):
-        """GET: the invoice's credit notes. POST: issue one (201); 409 unless the invoice is finalized or paid."""
-        invoice = self.get_object()
-        if request.method == "GET":
-            notes = CREDIT_NOTES.filter(invoice=invoice)
-            return Response(CreditNoteSerializer(notes, many=True).data)
-        serializer = CreditNoteInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            note = credit_note_issue(
-                invoice=invoice, lines=[(line["line"], line["amount"]) for line in data["lines"]],
-                reason=data["reason"], memo=data["memo"], method=data["method"], at=timezone.now(),
-                actor=str(request.user),
-            )  # fmt: skip
-        except IllegalTransition as exc:
-            raise Conflict(str(exc))
-        return Response(CreditNoteSerializer(CREDIT_NOTES.get(pk=note.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=LineEventSerializer(many=True))
     @action(detail=True, methods=["get"], url_path=r"lines/(?P<line_id>[0-9]+)/events", url_name="line-events")

@@ -14,7 +14,7 @@ from django.views.generic import TemplateView, View
 
 from atlas.tenancy import MerchantPageMixin
 from billing.credit_notes.models import CreditNote
-from billing.credit_notes.services import CREDITABLE_STATES, creditable_lines, creditable_total
+from billing.credit_notes.selectors import CREDITABLE_STATES, creditable_lines, creditable_total
 from billing.display import money_text
 from billing.invoices.models import Invoice
 from billing.invoices.pdf import invoice_pdf_context, invoice_pdf_response
