@@ -43,33 +43,36 @@ def test_the_readme_walkthrough(api):
     assert ok(api.post("/api/v1/plans/pro/publish"))["status"] == "published"
     ok(api.post("/api/v1/customers", {"external_id": "acme", "name": "Acme Inc", "email": "billing@acme.test",
                                       "currency": "USD"}, format="json"))  # fmt: skip
-    today = timezone.localdate()
+    # The subscription began on the 1st of last month, before the customer came to Atlas (a book taken over).
+    this_month = timezone.now().date().replace(day=1)
+    last = (this_month - timedelta(days=1)).replace(day=1)
     ok(api.post("/api/v1/subscriptions", {"external_id": "sub_acme", "customer": "acme", "plan": "pro",
-                                          "start_date": today.isoformat()}, format="json"))  # fmt: skip
+                                          "start_date": last.isoformat()}, format="json"))  # fmt: skip
 
-    assert ok(api.post("/api/v1/events", {"transaction_id": "evt_1", "customer": "acme", "code": "api_call"},
-                       format="json"), 202) == {"status": "accepted"}  # fmt: skip
-    assert ok(api.post("/api/v1/events", {"transaction_id": "evt_1", "customer": "acme", "code": "api_call"},
-                       format="json"), 200) == {"status": "duplicate"}  # fmt: skip
-    batch = {"events": [{"transaction_id": f"evt_{i}", "customer": "acme", "code": "api_call"} for i in range(2, 1001)]}
-    report = ok(api.post("/api/v1/events/batch", batch, format="json"))
+    def call(i):
+        return {"transaction_id": f"evt_{i}", "customer": "acme", "code": "api_call", "timestamp": f"{last}T12:00:00Z"}
+
+    assert ok(api.post("/api/v1/events", call(1), format="json"), 202) == {"status": "accepted"}
+    assert ok(api.post("/api/v1/events", call(1), format="json"), 200) == {"status": "duplicate"}
+    report = ok(api.post("/api/v1/events/batch", {"events": [call(i) for i in range(2, 1001)]}, format="json"))
     assert (report["accepted"], report["duplicates"], report["rejected"]) == (999, 0, 0)
     for first in (1001, 2001):
-        batch = {"events": [{"transaction_id": f"evt_{i}", "customer": "acme", "code": "api_call"}
-                            for i in range(first, min(first + 1000, 2501))]}  # fmt: skip
+        batch = {"events": [call(i) for i in range(first, min(first + 1000, 2501))]}
         assert ok(api.post("/api/v1/events/batch", batch, format="json"))["rejected"] == 0
 
-    entitlement = ok(api.get("/api/v1/customers/acme/entitlements/api_calls_limit"))
+    entitlement = ok(api.get(f"/api/v1/customers/acme/entitlements/api_calls_limit?at={last}T23:00:00Z"))
     assert entitlement == {"key": "api_calls_limit", "kind": "limit", "allowed": True, "limit": 1000000,
                            "usage": "2500", "remaining": "997500", "value": None}  # fmt: skip
     ok(api.get("/api/v1/customers/acme/usage"))
     ok(api.post("/api/v1/customers/acme/credit_grants", {"amount": "20.00", "currency": "USD", "priority": 1,
-                                                         "reason": "welcome credit"}, format="json"))  # fmt: skip
+                                                         "reason": "welcome credit", "granted_at": f"{last}T00:00:00Z"},
+                format="json"))  # fmt: skip
 
-    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-    ok(api.post("/api/v1/billing/runs", {"as_of": f"{next_month.isoformat()}T06:00:00Z"}, format="json"))
+    future = (timezone.now() + timedelta(days=40)).isoformat()
+    assert api.post("/api/v1/billing/runs", {"as_of": future}, format="json").status_code == 400
+    ok(api.post("/api/v1/billing/runs", {"as_of": timezone.now().isoformat()}, format="json"))
     invoices = ok(api.get("/api/v1/invoices?customer=acme"))["results"]
-    closing = next(i for i in invoices if i["period_start"].startswith(next_month.isoformat()))
+    closing = next(i for i in invoices if i["issued_at"].startswith(this_month.isoformat()))
     usage = [line for line in closing["lines"] if line["type"] == "usage"]
     # 2,500 calls less 1,000 included: 1,500 billable at 0.01
     assert [(line["quantity"], line["amount"]) for line in usage] == [("1500", "15.00")]

@@ -1,4 +1,5 @@
-from rest_framework import pagination
+from drf_spectacular.utils import inline_serializer
+from rest_framework import pagination, serializers
 from rest_framework.response import Response
 
 
@@ -26,3 +27,11 @@ class CursorPagination(pagination.CursorPagination):
                 "next": {"type": "string", "nullable": True, "format": "uri"},
             },
         }
+
+
+def page_of(serializer: serializers.Serializer, name: str) -> serializers.Serializer:
+    """The schema of a list an ``APIView`` answers in the one page shape (``{"results", "next"}``)."""
+    return inline_serializer(
+        name=name,
+        fields={"results": serializer, "next": serializers.URLField(allow_null=True)},
+    )

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from atlas.api.pagination import CursorPagination
+from atlas.api.pagination import CursorPagination, page_of
 from atlas.api.viewsets import MerchantAPIView
 from atlas.money import to_str
 from billing.credits.models import CreditGrant, CreditLedgerEntry
@@ -26,7 +26,7 @@ class CustomerScopedView(MerchantAPIView):
 class CreditGrantsView(CustomerScopedView):
     queryset = CreditGrant.objects.all()
 
-    @extend_schema(responses=CreditGrantSerializer(many=True))
+    @extend_schema(responses=page_of(CreditGrantSerializer(many=True), "PaginatedCreditGrantList"))
     def get(self, request, external_id: str):
         customer = self.customer(external_id)
         summary = credit_summary(customer=customer, at=timezone.now())

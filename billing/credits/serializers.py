@@ -1,16 +1,17 @@
 """Input and output shapes of credit grants and the credit ledger."""
 
-from decimal import Decimal
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from atlas.api.fields import MoneyField
-from atlas.money import is_currency, parse_decimal, round_line, to_str
+from atlas.money import is_currency, round_line, to_str
 from billing.credits.models import CreditGrant, CreditLedgerEntry
+from catalog.serializers import AmountField
 
 
 class CreditGrantInputSerializer(serializers.Serializer):
-    amount = serializers.CharField()
+    amount = AmountField()  # a decimal string; floats and out-of-range values refused before any arithmetic
     currency = serializers.CharField(required=False)
     priority = serializers.IntegerField(required=False, min_value=0, max_value=32767, default=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -26,20 +27,17 @@ class CreditGrantInputSerializer(serializers.Serializer):
     def validate(self, data):
         currency = data.get("currency") or self.context["customer"].currency
         data["currency"] = currency
-        try:
-            amount = parse_decimal(data["amount"])
-        except ValueError as exc:
-            raise serializers.ValidationError({"amount": str(exc)})
+        amount = data["amount"]
         if amount <= 0:
             raise serializers.ValidationError({"amount": "must be greater than 0"})
         if round_line(amount, currency) != amount:
             raise serializers.ValidationError({"amount": f"has more decimals than {currency} allows"})
-        if abs(amount) >= Decimal("1e15"):
-            raise serializers.ValidationError({"amount": "is too large"})
-        data["amount"] = amount
-        granted_at = data.get("granted_at")
-        if data.get("expires_at") and granted_at and data["expires_at"] <= granted_at:
-            raise serializers.ValidationError({"expires_at": "must be after granted_at"})
+        expires_at = data.get("expires_at")
+        if expires_at is not None:
+            granted_at = data.get("granted_at")
+            if expires_at <= (granted_at or timezone.now()):
+                after = "granted_at" if granted_at else "now (the grant's granted_at)"
+                raise serializers.ValidationError({"expires_at": f"must be after {after}"})
         return data
 
 

@@ -3,6 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -39,21 +40,22 @@ def credit_grant_create(
     granted_at: datetime | None = None,
     reason: str = "",
 ) -> CreditGrant:
-    """Load prepaid money for a customer; the grant is the ledger's first entry for it."""
-    grant = CreditGrant.objects.create(
-        merchant=merchant,
-        customer=customer,
-        amount=amount,
-        currency=currency,
-        priority=priority,
-        expires_at=expires_at,
-        granted_at=granted_at or timezone.now(),
-        reason=reason,
-    )
-    CreditLedgerEntry.objects.create(
-        merchant=merchant, customer=customer, grant=grant, kind=CreditLedgerEntry.Kind.GRANT, amount=amount,
-        at=grant.granted_at,
-    )  # fmt: skip
+    """Load prepaid money for a customer; the grant is the ledger's first entry for it.
+
+    A grant expires after it is granted (``expires_at`` > ``granted_at``, default now), or it is refused.
+    """
+    granted_at = granted_at or timezone.now()
+    if expires_at is not None and expires_at <= granted_at:
+        raise ValidationError({"expires_at": "must be after granted_at"})
+    with transaction.atomic():
+        grant = CreditGrant.objects.create(
+            merchant=merchant, customer=customer, amount=amount, currency=currency, priority=priority,
+            expires_at=expires_at, granted_at=granted_at, reason=reason,
+        )  # fmt: skip
+        CreditLedgerEntry.objects.create(
+            merchant=merchant, customer=customer, grant=grant, kind=CreditLedgerEntry.Kind.GRANT, amount=amount,
+            at=grant.granted_at,
+        )  # fmt: skip
     return grant
 
 

@@ -167,6 +167,19 @@ def _quantity_text(value: Decimal) -> str:
     return text if "." not in text else text.rstrip("0").rstrip(".")
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """Text a spreadsheet shows as text: one leading ``'`` when it would start a formula (``=cmd|' /C calc'!A0``).
+
+    Only text is touched (names, ids, memos): amounts, quantities and times are written by Atlas, so a negative
+    amount stays a number.
+    """
+    return f"'{value}" if value.startswith(FORMULA_TRIGGERS) else value
+
+
 def _currency_index(columns: list[Column]) -> int:
     return [column.name for column in columns].index("currency")
 
@@ -180,7 +193,7 @@ def _csv_cell(column: Column, value, currency: str, tz: ZoneInfo) -> str:
         return _quantity_text(value)
     if column.kind == "datetime":
         return value.astimezone(tz).isoformat()
-    return str(value)
+    return spreadsheet_text(str(value))
 
 
 class _Echo:
@@ -227,8 +240,11 @@ def xlsx_file(columns: list[Column], rows: Iterable[list], *, title: str, timezo
             if column.kind == "datetime" and value is not None:
                 value = value.astimezone(tz).replace(tzinfo=None)  # Excel has no time zones
             elif isinstance(value, str):
-                value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters a cell cannot hold (a memo's BEL)
+                # control characters a cell cannot hold (a memo's BEL), then no formula
+                value = spreadsheet_text(ILLEGAL_CHARACTERS_RE.sub("", value))
             cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # openpyxl would store a leading "=" as a live formula
             number_format = _number_format(column, currency)
             if number_format and value is not None:
                 cell.number_format = number_format

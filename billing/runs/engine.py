@@ -44,6 +44,7 @@ from billing.invoices.models import Invoice
 from billing.invoices.services import IllegalTransition, invoice_finalize
 from billing.runs.models import BillingRun
 from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import FIRST_YEAR
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,19 @@ class _Pass:
         for invoice in in_grace.filter(issued_at__lte=self.as_of).order_by("pk"):
             self.refresh(invoice)
         self.queue_pdfs()
+
+
+def as_of_check(as_of: datetime, *, now: datetime) -> None:
+    """The instants a merchant may run billing for: from 2000 up to now (``ValueError`` otherwise).
+
+    A run later than now would close periods that have not ended, finalize and number their invoices, and those
+    never change again; one before 2000 is outside the period calendar. The API and ``run_billing`` check this;
+    ``billing_run`` itself takes any instant, so tests and benchmarks can walk time.
+    """
+    if as_of > now:
+        raise ValueError(f"must not be later than now ({now.isoformat(timespec='seconds')})")
+    if as_of.year < FIRST_YEAR:
+        raise ValueError(f"must not be before the year {FIRST_YEAR}")
 
 
 def billing_run(*, as_of: datetime, merchant: Merchant | None = None, trigger: str = "manual") -> BillingRun:

@@ -10,6 +10,7 @@ from atlas.api.routers import Router
 from atlas.api.viewsets import MerchantViewSet
 from billing.subscriptions import selectors, services
 from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import CALENDAR_RANGE_ERROR, in_calendar_range
 from billing.subscriptions.serializers import (
     CancelSerializer,
     ChangePlanSerializer,
@@ -23,9 +24,12 @@ def _instant(request, name: str):
     if raw in (None, ""):
         return None
     try:
-        return serializers.DateTimeField().to_internal_value(raw)
+        instant = serializers.DateTimeField().to_internal_value(raw)
     except serializers.ValidationError as exc:
         raise ValidationError({name: exc.detail})
+    if not in_calendar_range(instant):
+        raise ValidationError({name: CALENDAR_RANGE_ERROR})
+    return instant
 
 
 class SubscriptionViewSet(MerchantViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

@@ -32,10 +32,18 @@ _MONTHS_PER_INTERVAL = {"month": 1, "quarter": 3, "year": 12}
 # multiples that don't divide a year (every 5 months) and for multi-week intervals.
 _GRID_MONDAY = date(2000, 1, 3)  # the first Monday of 2000
 _GRID_YEAR = 2000
+# The instants the calendar answers for: from 2000 (its grid) to 2999, with room above to compute boundaries.
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+CALENDAR_RANGE_ERROR = f"must be between the years {FIRST_YEAR} and {LAST_YEAR}"
 
 # The factor is a quotient that rarely terminates (22/31); 28 significant digits is the decimal module's
 # default, pinned here so a caller's thread context cannot change the result.
 _DIVISION = Context(prec=28, rounding=ROUND_HALF_EVEN)
+
+
+def in_calendar_range(value: date | datetime) -> bool:
+    """Whether a date or instant lies in the years the calendar answers for (``FIRST_YEAR`` to ``LAST_YEAR``)."""
+    return FIRST_YEAR <= value.year <= LAST_YEAR
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from billing.subscriptions import selectors, services
 from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import CALENDAR_RANGE_ERROR, in_calendar_range
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -21,8 +22,8 @@ class StartDateField(serializers.Field):
                 value = serializers.DateTimeField().to_internal_value(data)
             except serializers.ValidationError:
                 raise serializers.ValidationError("must be a date (2025-08-10) or an ISO 8601 datetime")
-        if not 2000 <= value.year <= 2999:  # the period calendar's range, with room to compute boundaries
-            raise serializers.ValidationError("must be between the years 2000 and 2999")
+        if not in_calendar_range(value):
+            raise serializers.ValidationError(CALENDAR_RANGE_ERROR)
         return value
 
 

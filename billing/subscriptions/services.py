@@ -181,11 +181,6 @@ def subscription_create(
 
     tz_name = merchant.timezone
     start = _start_instant(start_date, tz_name)
-    tz = ZoneInfo(tz_name)
-    if start.astimezone(tz).date() < found.created_at.astimezone(tz).date():
-        raise ValidationError(
-            {"start_date": f"must not be before the customer was created ({found.created_at.astimezone(tz).date()})"}
-        )
     _check_plan_for_customer(customer=found, plan_version=version, start=start, end=None)
     normalised = validate_overrides(plan_version=version, overrides=overrides)
     days = version.trial_days if trial_days is None else trial_days

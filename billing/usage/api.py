@@ -13,8 +13,10 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+from atlas.api.pagination import page_of
 from atlas.api.viewsets import MerchantAPIView
 from atlas.money import to_str
+from billing.subscriptions.periods import CALENDAR_RANGE_ERROR, in_calendar_range
 from billing.usage.entitlements import Entitlement, entitlements_check
 from billing.usage.selectors import SubscriptionUsage, usage_check
 from catalog.models import Feature
@@ -105,9 +107,12 @@ class _CustomerView(MerchantAPIView):
         if not value:
             return None
         try:
-            return parse_timestamp(value)
+            instant = parse_timestamp(value)
         except ValueError as exc:
             raise ValidationError({"at": str(exc)})
+        if not in_calendar_range(instant):
+            raise ValidationError({"at": CALENDAR_RANGE_ERROR})
+        return instant
 
 
 class CustomerUsageView(_CustomerView):
@@ -131,7 +136,7 @@ class _EntitlementsView(_CustomerView):
 
 
 class CustomerEntitlementsView(_EntitlementsView):
-    @extend_schema(parameters=[AT_PARAMETER], responses=EntitlementSerializer(many=True))
+    @extend_schema(parameters=[AT_PARAMETER], responses=page_of(EntitlementSerializer(many=True), "EntitlementList"))
     def get(self, request, external_id):
         return Response({"results": [entitlement_json(item) for item in self.check(external_id)], "next": None})
 

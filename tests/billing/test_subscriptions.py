@@ -133,10 +133,6 @@ class TestCreate:
             ({"plan": "nope"}, {"plan": "no plan with code 'nope'"}),
             ({"plan": "pro", "plan_version": 7}, {"plan": "plan 'pro' has no version 7"}),
             ({"customer": "ghost"}, {"customer": "no customer with external_id 'ghost'"}),
-            (
-                {"start_date": date(2023, 12, 31)},
-                {"start_date": "must not be before the customer was created (2024-01-01)"},
-            ),
             ({"plan": "euro"}, {"plan": "plan 'euro' is priced in EUR; customer 'cus_1' is billed in USD"}),
             (
                 {"overrides": {"charges": {"api_calls": {"unit_amount": "-1"}}}},

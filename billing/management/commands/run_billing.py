@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from atlas.models import Merchant
-from billing.runs.engine import billing_run
+from billing.runs.engine import as_of_check, billing_run
 
 
 def parse_as_of(value: str) -> datetime:
@@ -29,6 +29,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_of=None, merchant=None, **options):
         instant = parse_as_of(as_of) if as_of else timezone.now()
+        try:
+            as_of_check(instant, now=timezone.now())
+        except ValueError as exc:
+            raise CommandError(f"--as-of: {exc}")
         scoped = None
         if merchant:
             scoped = Merchant.objects.filter(slug=merchant).first()
