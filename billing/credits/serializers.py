@@ -1,17 +1,32 @@
 """Input and output shapes of credit grants and the credit ledger."""
 
 
+from decimal import Decimal
+
 from django.utils import timezone
 from rest_framework import serializers
 
 from atlas.api.fields import MoneyField
-from atlas.money import is_currency, round_line, to_str
+from atlas.money import is_currency, parse_decimal, round_line, to_str
 from billing.credits.models import CreditGrant, CreditLedgerEntry
 from catalog.serializers import AmountField
 
 
+class GrantAmountField(AmountField):
+    """Money in, greater than 0: a decimal string; floats and out-of-range values refused before any arithmetic."""
+
+    def to_internal_value(self, data) -> Decimal:
+        try:
+            value = parse_decimal(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc))
+        if value <= 0:
+            raise serializers.ValidationError("must be greater than 0")
+        return super().to_internal_value(data)
+
+
 class CreditGrantInputSerializer(serializers.Serializer):
-    amount = AmountField()  # a decimal string; floats and out-of-range values refused before any arithmetic
+    amount = GrantAmountField()
     currency = serializers.CharField(required=False)
     priority = serializers.IntegerField(required=False, min_value=0, max_value=32767, default=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -28,8 +43,6 @@ class CreditGrantInputSerializer(serializers.Serializer):
         currency = data.get("currency") or self.context["customer"].currency
         data["currency"] = currency
         amount = data["amount"]
-        if amount <= 0:
-            raise serializers.ValidationError({"amount": "must be greater than 0"})
         if round_line(amount, currency) != amount:
             raise serializers.ValidationError({"amount": f"has more decimals than {currency} allows"})
         expires_at = data.get("expires_at")

@@ -122,8 +122,8 @@ def _window(metric: Metric, grant: _Grant, context: _Context, at: datetime):
             timezone=merchant.timezone,
         )
         period = calendar.period_at(at)
-        return period.start, period.end, None
-    return period.start, period.end, subscription
+        return period.start, at, None
+    return period.start, at, subscription  # the period so far: events after ``at`` are not counted at ``at``
 
 
 def _usage(metric: Metric, grant: _Grant, context: _Context, at: datetime) -> Decimal:

@@ -153,16 +153,15 @@ def subscription_usage(
             "include_untagged": True,
             "stored_signature": signatures.get(metric.pk),
         }
-        usage = current_usage(
-            metric=metric, customer_id=subscription.customer_id, start=period.start, end=period.end, **window
-        )
+        # The period so far: an answer for ``at`` counts the events before ``at``, never later ones.
+        usage = current_usage(metric=metric, customer_id=subscription.customer_id, start=period.start, end=at, **window)
         if billable_from > at or billable_from >= period.end:
             amount, per_group = ZERO, dict.fromkeys(usage, ZERO)  # still in the trial: nothing is charged
         else:
             billable = usage
             if billable_from > period.start:
                 billable = current_usage(
-                    metric=metric, customer_id=subscription.customer_id, start=billable_from, end=period.end, **window
+                    metric=metric, customer_id=subscription.customer_id, start=billable_from, end=at, **window
                 )
             amount, per_group = _rate(priced_charge(subscription, charge), charge, billable)
         group_by = list(metric.group_by or [])
