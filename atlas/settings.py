@@ -165,6 +165,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {"TimingEnum": "catalog.models.PlanVersion.Timing"},
+    # Every operation documents its 4xx answers in the one error shape (atlas/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "atlas.api.schema.add_error_responses",
+    ],
 }
 
 # django-q2: the ORM broker needs no extra server; REDIS_URL switches to Redis.
