@@ -12,7 +12,9 @@ each operation can answer, by what the operation takes:
   subscription, an invoice in another state, an archived customer), and for the CSV
   import (concurrent imports, reseller cycles);
 - 413 where the size of the input is limited: the event ingestion endpoints (a batch
-  holds at most 1,000 events; a body has a size limit) and the CSV import.
+  holds at most 1,000 events; a body has a size limit) and the CSV import;
+- 415 when it takes a body: a content type the operation does not parse (or a multipart
+  body too malformed to name one).
 """
 
 ERROR_COMPONENT = "Error"
@@ -66,6 +68,7 @@ DESCRIPTIONS = {
     "404": "No such record for this merchant (another merchant's record is answered the same way).",
     "409": "The request conflicts with the record's current state.",
     "413": "The request is too large.",
+    "415": "The request body's content type is not one this operation accepts.",
 }
 
 UNSAFE_METHODS = {"post", "put", "patch", "delete"}
@@ -89,6 +92,8 @@ def error_statuses(method: str, operation: dict, secured: bool) -> list[str]:
         statuses.append("409")
     if operation.get("operationId") in SIZE_LIMITED:
         statuses.append("413")
+    if takes_body:
+        statuses.append("415")
     return statuses
 
 

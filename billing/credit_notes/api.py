@@ -59,6 +59,7 @@ class InvoiceCreditNotesView(MerchantGenericView):
 
     queryset = Invoice.objects.prefetch_related("lines")
     lookup_value_regex = "[0-9]+"
+    pagination_class = None  # an invoice's few notes, as one list (the /credit_notes list pages)
 
     @extend_schema(responses=CreditNoteSerializer(many=True))
     def get(self, request, pk):

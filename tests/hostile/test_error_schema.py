@@ -69,6 +69,8 @@ def test_every_operation_taking_input_documents_400(schema):
         ("post", "/api/v1/invoices/{id}/void/", "409"),
         ("post", "/api/v1/subscriptions/{external_id}/cancel/", "409"),
         ("post", "/api/v1/customers/{customer_external_id}/users", "409"),
+        ("post", "/api/v1/subscriptions/{external_id}/cancel/", "415"),
+        ("post", "/api/v1/customers/", "415"),
     ],
 )
 def test_conflicts_and_size_limits_are_documented_where_they_apply(schema, method, path, status):
@@ -78,6 +80,7 @@ def test_conflicts_and_size_limits_are_documented_where_they_apply(schema, metho
 def test_reads_document_no_conflict(schema):
     assert "409" not in schema["paths"]["/api/v1/invoices/{id}/"]["get"]["responses"]
     assert "413" not in schema["paths"]["/api/v1/customers/"]["post"]["responses"]
+    assert "415" not in schema["paths"]["/api/v1/invoices/{id}/"]["get"]["responses"]
 
 
 def test_the_apps_errors_match_the_error_component(tenant):
@@ -87,6 +90,7 @@ def test_the_apps_errors_match_the_error_component(tenant):
         404: tenant.api.get("/api/v1/customers/nobody"),
         400: tenant.api.post("/api/v1/customers", {"external_id": "cus_1"}, format="json"),
         413: tenant.api.post("/api/v1/events/batch", {"events": [{}] * 1001}, format="json"),
+        415: tenant.api.post("/api/v1/customers", "<x/>", content_type="application/xml"),
     }
     for status, response in answers.items():
         assert response.status_code == status, response.content
