@@ -94,10 +94,13 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
     def page_context(self, customer: Customer, **forms) -> dict:
         now = timezone.now()
         today = now.astimezone(ZoneInfo(self.request.merchant.timezone)).date()
+        subscriptions = self._subscriptions(customer, now)
         context = self.get_context_data(
             customer=customer,
             now=now,
-            subscriptions=self._subscriptions(customer, now),
+            subscriptions=subscriptions,
+            # "billed" only means something for a customer with a subscription to bill today
+            subscribed=any(row["status"] in ("active", "trialing") for row in subscriptions),
             usage=self._usage(customer, now),
             limits=self._entitlements(customer, now),
             credits=self._credits(customer, now),

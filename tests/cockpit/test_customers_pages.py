@@ -240,6 +240,16 @@ class TestCustomerPage:
         assert response.context["exclusion"].billable is True
         assert '<span class="badge ok">billed</span>' in response.content.decode()
 
+    def test_a_customer_without_a_subscription_is_not_called_billed(self, client, tenant, items):
+        make_customer(tenant.merchant, "idle", name="Idle Co")
+        login(client, tenant)
+        response = client.get("/customers/idle/")
+        content = response.content.decode()
+        assert response.context["subscribed"] is False
+        assert '<span class="badge muted">no subscription</span> <span>Nothing to bill today</span>' in content
+        assert '<span class="badge ok">billed</span>' not in content
+        assert "Excluded usage is still metered" not in content
+
     def test_anonymous_visitors_are_sent_to_login(self, client, tenant, acme):
         response = client.get("/customers/acme/")
         assert response.status_code == 302
