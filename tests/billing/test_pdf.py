@@ -8,6 +8,7 @@ from pypdf import PdfReader
 from billing.invoices.tasks import invoice_render_pdf
 from billing.models import Invoice
 from billing.runs.engine import billing_run
+from billing.templatetags.documents import css_string
 from tests.billing.test_invoices_helpers import at, customer, event, metric, plan, subscribe
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +47,16 @@ def test_the_task_renders_and_stores_the_pdf_with_number_lines_and_total(invoice
                      "Pro base fee", "49.00", "Calls", "3.00", "52.00", "Amount due"):  # fmt: skip
         assert expected in text, expected
     assert "0 – 2" in text  # the tier breakdown
+    assert "Acme Cloud · INV-2026-000001 · page 1 of 1" in text  # the footer, as written (no u002D escapes)
+
+
+@pytest.mark.parametrize(
+    "text, css",
+    [("NWC-2026-000185", "NWC-2026-000185"), ('Say "hi"', "Say \\22 hi\\22 "), ("a\\b", "a\\5c b"),
+     ("</style>", "\\3c /style\\3e ")],
+)
+def test_css_string_escapes_what_a_css_string_cannot_hold(text, css):
+    assert css_string(text) == css
 
 
 def test_the_api_serves_the_stored_pdf(tenant, invoice):
