@@ -2,21 +2,30 @@
 
 import pytest
 
-from tests.metering.test_usage_entitlements import catalog_items, customer, plan, send, subscribe  # noqa: F401
-from tests.metering.conftest import at
+from billing.subscriptions.services import subscription_create
+from metering.services import events_ingest
+from tests.catalog.builders import spec_catalog, spec_plan
+from tests.metering.conftest import at, make_customer
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def merchant(tenant):
-    return tenant.merchant
+def subscribed(tenant, api):
+    merchant = tenant.merchant
+    spec_catalog(merchant)
+    assert api.post("/api/v1/plans", spec_plan(), format="json").status_code == 201
+    assert api.post("/api/v1/plans/pro/publish").status_code == 200
+    make_customer(merchant, "cus_1")
+    subscription_create(merchant=merchant, external_id="sub_1", customer="cus_1", plan="pro", start_date=at(2026, 1, 1))
+    return merchant
 
 
-def test_an_answer_at_an_instant_leaves_out_the_events_after_it(api, merchant, plan, customer):
-    subscribe(merchant)
-    send(merchant, ("api_call", at(2026, 1, 20, 2), {}), ("api_call", at(2026, 1, 20, 14, 35), {}),
-         ("api_call", at(2026, 1, 20, 14, 36), {}))  # fmt: skip
+def test_an_answer_at_an_instant_leaves_out_the_events_after_it(api, subscribed):
+    instants = (at(2026, 1, 20, 2), at(2026, 1, 20, 14, 35), at(2026, 1, 20, 14, 36))
+    payloads = [{"transaction_id": f"t{n}", "customer": "cus_1", "code": "api_call", "timestamp": instant.isoformat()}
+                for n, instant in enumerate(instants)]  # fmt: skip
+    assert events_ingest(merchant=subscribed, payloads=payloads, received_at=at(2026, 1, 21)).accepted == 3
 
     def entitlement(instant):
         return api.get(f"/api/v1/customers/cus_1/entitlements/api_calls_limit?at={instant}").json()["usage"]
