@@ -2,7 +2,7 @@
 
 Ingestion is the API's busiest path, so its POSTs skip DRF's request cycle:
 the body is decoded once with ``json.loads`` and validated with plain code in
-``metering.services``, the API key comes from this process's key cache and is
+``metering.ingestion.validation``, the API key comes from this process's key cache and is
 confirmed inside the ingest transaction, and single events are committed in
 groups (``metering.grouping``). Answers keep the API's one shape. The DRF view
 classes still define these POSTs (the OpenAPI schema reads them, and they call
@@ -34,6 +34,8 @@ from atlas.api.viewsets import MerchantGenericView
 from atlas.models import ApiKey
 from metering import selectors
 from metering.grouping import SINGLE_EVENTS
+from metering.ingestion.keys import KeysNotCurrent
+from metering.ingestion.validation import parse_timestamp, validate_event
 from metering.models import Event
 from metering.serializers import (
     BatchReportSerializer,
@@ -42,7 +44,7 @@ from metering.serializers import (
     EventSerializer,
     IngestStatusSerializer,
 )
-from metering.services import KeysNotCurrent, events_ingest, parse_timestamp, validate_event
+from metering.services import events_ingest
 
 _ANSWERS = {"accepted": (202, {"status": "accepted"}), "duplicate": (200, {"status": "duplicate"})}
 

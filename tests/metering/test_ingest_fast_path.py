@@ -17,9 +17,9 @@ from atlas.wsgi import application
 from catalog.models import Metric
 from metering import grouping
 from metering.grouping import SINGLE_EVENTS
+from metering.ingestion.validation import validate_event
 from metering.models import Event, EventCount
 from metering.selectors import current_usage
-from metering.services import validate_event
 from tests.metering.conftest import make_customer, make_metric
 
 
