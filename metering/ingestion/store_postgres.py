@@ -178,15 +178,19 @@ def store_postgres(
             if own_transaction:
                 control.execute("COMMIT")
             found = cursor.fetchall()
-    except psycopg.Error as exc:
-        if own_transaction and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raw.execute("ROLLBACK")
-        if exc.sqlstate != GUARD_SQLSTATE:
+    except BaseException as exc:
+        # Whatever failed (the server, or psycopg adapting a parameter after BEGIN and the lock were queued),
+        # the transaction ends here: a connection left idle in transaction would hold the merchant's state
+        # lock and fail the next request of this thread.
+        if own_transaction:
+            _roll_back(raw)
+        guard = isinstance(exc, psycopg.Error) and exc.sqlstate == GUARD_SQLSTATE
+        if not guard:
             connection.errors_occurred = True  # Django checks the connection before reusing it
             raise
         if exc.diag.message_primary == _GUARD_STALE:
             raise StaleDefinitions from None
-        raise KeysNotCurrent(None) from None  # which keys are current is read once rolled back (_store)
+        raise KeysNotCurrent(None) from None  # which keys are current is read once rolled back (events_store)
     customers, inserted = {}, {}
     for kind, key, pk in found:
         if kind == 0:
@@ -194,3 +198,12 @@ def store_postgres(
         elif kind == 1:
             customers[key] = pk
     return customers, inserted
+
+
+def _roll_back(raw: psycopg.Connection) -> None:
+    """End the failed transaction; a connection that cannot even do that is closed (Django opens a new one)."""
+    try:
+        if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raw.execute("ROLLBACK")
+    except Exception:
+        connection.close()
