@@ -11,7 +11,6 @@ with definitions read again (docs/metering.md, "Ingestion").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -153,7 +152,7 @@ def store_postgres(
         [row.transaction_id for row in rows],
         [row.code for row in rows],
         [row.timestamp for row in rows],
-        [json.dumps(row.properties) for row in rows],
+        [row.properties_json for row in rows],
         [row.subscription for row in rows],
         [row.received_at for row in rows],
         merchant.pk,

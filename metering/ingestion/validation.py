@@ -7,6 +7,7 @@ docs/metering.md, "Ingestion".
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class EventRow:
     properties: dict
     subscription: str
     received_at: datetime
+    properties_json: str  # compact JSON of ``properties``, computed once by validation
 
 
 def _string(payload: dict, name: str, errors: dict, *, required: bool) -> str:
@@ -48,7 +50,18 @@ def _string(payload: dict, name: str, errors: dict, *, required: bool) -> str:
         errors[name] = f"must be at most {MAX_ID_LENGTH} characters"
     elif "\x00" in value:
         errors[name] = "must not contain NUL characters"
+    elif _unpaired_surrogate(value):
+        errors[name] = UNPAIRED_SURROGATE
     return value
+
+
+UNPAIRED_SURROGATE = "must not contain unpaired surrogates (U+D800 to U+DFFF): they are not Unicode text"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unpaired_surrogate(text: str) -> bool:
+    """JSON's \\u escapes can spell half a UTF-16 pair, which Python keeps and no database can store."""
+    return not text.isascii() and _SURROGATE.search(text) is not None  # isascii() is O(1) on CPython
 
 
 def _epoch(seconds: float | int) -> datetime:
@@ -86,27 +99,56 @@ def parse_timestamp(value) -> datetime:
     return instant
 
 
-def _properties(value, errors: dict) -> dict:
+# A number billing can hold: bucket sums and time-weighted sums of numeric(38, 10) columns, invoice
+# quantities of numeric(30, 10), and every client's doubles (exact integers up to 2**53) all stay exact
+# below 10**15 (docs/metering.md, "Numbers").
+MAX_NUMBER = 10**15
+PROPERTIES_MAX_BYTES = 4096
+# The largest event: its properties, four strings of 255 characters of up to 4 UTF-8 bytes, a timestamp and
+# the JSON around them come to about 8,400 bytes written compactly; 1,000 of them fit in a batch body with
+# room to spare for spaces and \u escapes (docs/metering.md, "Sizes").
+BATCH_MAX_BODY_BYTES = 10 * 1024 * 1024
+_NOT_FINITE = frozenset({"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+
+
+def _properties(value, errors: dict) -> tuple[dict, str]:
+    """The properties and their compact JSON text (what the PostgreSQL store sends), or errors by property."""
     if value is None:
-        return {}
+        return {}, "{}"
     if not isinstance(value, dict):
         errors["properties"] = "must be an object"
-        return {}
+        return {}, "{}"
     for key, item in value.items():
+        if "\x00" in key or _unpaired_surrogate(key):
+            errors["properties"] = "property names must not contain NUL characters or unpaired surrogates"
+            continue
         path = f"properties.{key}"
-        if "\x00" in key:
-            errors["properties"] = "property names must not contain NUL characters"
+        if isinstance(item, str):
+            if "\x00" in item or "\x1f" in item:
+                errors[path] = "must not contain NUL or unit-separator characters"
+            elif _unpaired_surrogate(item):
+                errors[path] = UNPAIRED_SURROGATE
+            elif len(item) < 10 and item.strip().lower() in _NOT_FINITE:
+                errors[path] = "must be a finite number: NaN and Infinity cannot be billed"
+        elif isinstance(item, bool):
+            pass
+        elif isinstance(item, int | float):
+            if isinstance(item, float) and not math.isfinite(item):
+                errors[path] = "must be a finite number"
+            elif not -MAX_NUMBER < item < MAX_NUMBER:
+                errors[path] = "must be a number between -10^15 and 10^15 (exclusive): larger values cannot be billed"
         elif isinstance(item, dict | list):
             errors[path] = "must be a string, number or boolean: nested values are not allowed"
         elif item is None:
             errors[path] = "must be a string, number or boolean, not null"
-        elif isinstance(item, float) and not math.isfinite(item):
-            errors[path] = "must be a finite number"
-        elif isinstance(item, str) and ("\x00" in item or "\x1f" in item):
-            errors[path] = "must not contain NUL or unit-separator characters"
-        elif not isinstance(item, str | int | float | bool):
+        else:
             errors[path] = "must be a string, number or boolean"
-    return value
+    if errors:
+        return value, "{}"
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > PROPERTIES_MAX_BYTES or (not text.isascii() and len(text.encode()) > PROPERTIES_MAX_BYTES):
+        errors["properties"] = f"must be at most {PROPERTIES_MAX_BYTES:,} bytes as compact JSON (UTF-8)"
+    return value, text
 
 
 def latest_allowed(received_at: datetime) -> datetime:
@@ -125,7 +167,7 @@ def validate_event(
     customer = _string(payload, "customer", errors, required=True)
     code = _string(payload, "code", errors, required=True)
     subscription = _string(payload, "subscription", errors, required=False)
-    properties = _properties(payload.get("properties"), errors)
+    properties, properties_json = _properties(payload.get("properties"), errors)
     timestamp = received_at
     raw = payload.get("timestamp")
     if raw is not None and raw != "":
@@ -138,4 +180,5 @@ def validate_event(
                 errors["timestamp"] = "must not be more than 5 minutes in the future"
     if errors:
         return None, errors
-    return EventRow(index, transaction_id, customer, code, timestamp, properties, subscription, received_at), {}
+    fields = (transaction_id, customer, code, timestamp, properties, subscription, received_at, properties_json)
+    return EventRow(index, *fields), {}
