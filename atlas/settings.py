@@ -102,6 +102,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     # psycopg disables preparation when the threshold is None (Django's default); "never automatically"
     # is a threshold no statement reaches.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+# A backstop for a connection left idle inside a transaction (it would hold its locks, the merchant's state
+# lock of ingestion among them): PostgreSQL ends such a session after this many seconds. 0 sends nothing
+# (behind a PgBouncer that refuses the ``options`` startup parameter: set it on the database role instead).
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = env_int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", 60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_IDLE_IN_TRANSACTION_TIMEOUT:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT * 1000}"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the django-q2 cluster share the file; the
     # busy timeout makes a writer wait for the lock instead of failing.

@@ -44,8 +44,10 @@ from catalog.models import Metric
 from metering.models import STATE_DECIMALS, Event, UsageBucket
 
 GROUP_SEPARATOR = "\x1f"
-# A usable number: at most 28 integer digits (what numeric(38, 10) holds), no exponent.
-NUMBER_PATTERN = r"^-?[0-9]{1,28}(\.[0-9]+)?$"
+# A usable number: below 10**15 in magnitude (at most 15 integer digits), no exponent. Ingestion refuses
+# JSON numbers beyond (metering.ingestion.validation.MAX_NUMBER), so sums never overflow the numeric(38, 10)
+# state columns; a longer digit string is text (an identifier), not a quantity.
+NUMBER_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]+)?$"
 ROLLING_MINUTE_BUCKETS_UP_TO = 2 * 86400  # rolling windows up to 2 days use 1-minute buckets
 
 ZERO = Decimal(0)

@@ -2,7 +2,7 @@
 
 Ingestion is the API's busiest path, so its POSTs skip DRF's request cycle:
 the body is decoded once with ``json.loads`` and validated with plain code in
-``metering.services``, the API key comes from this process's key cache and is
+``metering.ingestion.validation``, the API key comes from this process's key cache and is
 confirmed inside the ingest transaction, and single events are committed in
 groups (``metering.grouping``). Answers keep the API's one shape. The DRF view
 classes still define these POSTs (the OpenAPI schema reads them, and they call
@@ -28,12 +28,14 @@ from atlas.api.authentication import (
     bearer_secret,
     www_authenticate,
 )
-from atlas.api.exceptions import PayloadTooLarge, error_response, json_response
+from atlas.api.exceptions import PayloadTooLarge, body_too_large, error_response, json_response
 from atlas.api.pagination import CursorPagination
 from atlas.api.viewsets import MerchantGenericView
 from atlas.models import ApiKey
 from metering import selectors
 from metering.grouping import SINGLE_EVENTS
+from metering.ingestion.keys import KeysNotCurrent
+from metering.ingestion.validation import BATCH_MAX_BODY_BYTES, parse_timestamp, validate_event
 from metering.models import Event
 from metering.serializers import (
     BatchReportSerializer,
@@ -42,14 +44,21 @@ from metering.serializers import (
     EventSerializer,
     IngestStatusSerializer,
 )
-from metering.services import KeysNotCurrent, events_ingest, parse_timestamp, validate_event
+from metering.services import events_ingest
 
 _ANSWERS = {"accepted": (202, {"status": "accepted"}), "duplicate": (200, {"status": "duplicate"})}
 
 
-def _json_body(request):
+def _json_body(request, limit: int | None):
+    """The decoded JSON body; a 413 naming ``limit`` (bytes) when the body is larger, before reading it."""
     try:
-        return json.loads(request.body)
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0  # as Django reads it: the body is then empty
+    if limit is not None and length > limit:
+        raise body_too_large(limit)
+    try:
+        return json.loads(request.read())
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationError({"body": "must be a JSON document"})
 
@@ -65,7 +74,7 @@ def ingest_event(request, key: ApiKey, confirm: bool = False):
 
     ``confirm``: the key came from the cache; the ingest transaction confirms it is still current.
     """
-    payload = _json_body(request)
+    payload = _json_body(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if not isinstance(payload, dict):
         raise ValidationError({"body": "must be a JSON object (one event)"})
     row, errors = validate_event(payload, timezone.now())
@@ -83,7 +92,7 @@ def ingest_event(request, key: ApiKey, confirm: bool = False):
 
 def ingest_batch(request, key: ApiKey, confirm: bool = False):
     """Up to 1,000 events: 200 with a report by index; 413 over the limit, storing nothing."""
-    payload = _json_body(request)
+    payload = _json_body(request, BATCH_MAX_BODY_BYTES)
     if not isinstance(payload, dict):
         raise ValidationError({"body": 'must be a JSON object: {"events": [...]}'})
     events = payload.get("events")
@@ -141,6 +150,14 @@ def _timestamp_param(request, name: str):
         raise ValidationError({name: str(exc)})
 
 
+def _text_param(request, name: str) -> str | None:
+    """A filter compared with stored text: NUL can never match (and PostgreSQL refuses it in a query)."""
+    value = request.query_params.get(name) or None
+    if value is not None and "\x00" in value:
+        raise ValidationError({name: "must not contain NUL characters"})
+    return value
+
+
 class EventsView(MerchantGenericView):
     queryset = Event.objects.all()
     serializer_class = EventSerializer
@@ -158,8 +175,8 @@ class EventsView(MerchantGenericView):
     def get(self, request):
         events = selectors.events_list(
             merchant=self.merchant,
-            customer=request.query_params.get("customer") or None,
-            code=request.query_params.get("code") or None,
+            customer=_text_param(request, "customer"),
+            code=_text_param(request, "code"),
             start=_timestamp_param(request, "from"),
             end=_timestamp_param(request, "to"),
             events=self.get_queryset(),
@@ -177,6 +194,7 @@ class EventsView(MerchantGenericView):
 
 class EventBatchView(MerchantGenericView):
     queryset = Event.objects.all()
+    serializer_class = EventBatchInputSerializer  # what OPTIONS describes (the POST itself validates by hand)
 
     @extend_schema(request=EventBatchInputSerializer, responses=BatchReportSerializer)
     def post(self, request):

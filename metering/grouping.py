@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from atlas.models import ApiKey, Merchant
-from metering.services import EventResult, EventRow, KeysNotCurrent, events_store
+from metering.ingestion.keys import KeysNotCurrent
+from metering.ingestion.store import EventResult, events_store
+from metering.ingestion.validation import EventRow
 
 
 @dataclass(eq=False)

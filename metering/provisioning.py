@@ -18,7 +18,8 @@ from rest_framework.exceptions import ValidationError
 from atlas.api.exceptions import Conflict
 from atlas.models import ApiKey
 from customers.models import Customer, CustomerUser, ProvisioningChange
-from metering.services import IngestResult, events_ingest
+from metering.ingestion.store import IngestResult
+from metering.services import events_ingest
 
 SEAT_EVENT_CODE = "seat"
 

@@ -1,4 +1,4 @@
-"""Shapes of the metering API. Ingestion validates with plain code (metering.services); these
+"""Shapes of the metering API. Ingestion validates with plain code (metering.ingestion.validation); these
 serializers shape output and document the request bodies in the OpenAPI schema."""
 
 from rest_framework import serializers
@@ -7,7 +7,7 @@ from metering.models import Event
 
 
 class EventInputSerializer(serializers.Serializer):
-    """Documentation of one event as posted (validated by ``metering.services.validate_event``)."""
+    """Documentation of one event as posted (validated by ``metering.ingestion.validation.validate_event``)."""
 
     transaction_id = serializers.CharField(max_length=255, help_text="Unique per merchant: a re-send is a duplicate.")
     customer = serializers.CharField(max_length=255, help_text="The customer's external_id.")

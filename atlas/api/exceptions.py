@@ -2,7 +2,8 @@
 
 import json
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse, JsonResponse
@@ -21,6 +22,11 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request is too large."
     default_code = "payload_too_large"
+
+
+def body_too_large(limit: int) -> PayloadTooLarge:
+    """A 413 naming the body size limit that was passed."""
+    return PayloadTooLarge(f"The request body is larger than {limit:,} bytes.")
 
 
 TYPES = {
@@ -92,6 +98,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # Django's limit on reading the body (else its HTML 400)
+        exc = body_too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
     response = drf_exception_handler(exc, context)
     if response is None:

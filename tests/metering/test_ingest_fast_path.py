@@ -17,9 +17,9 @@ from atlas.wsgi import application
 from catalog.models import Metric
 from metering import grouping
 from metering.grouping import SINGLE_EVENTS
+from metering.ingestion.validation import validate_event
 from metering.models import Event, EventCount
 from metering.selectors import current_usage
-from metering.services import validate_event
 from tests.metering.conftest import make_customer, make_metric
 
 
@@ -185,6 +185,8 @@ class TestGroupCommit:
         def submit(index):
             try:
                 outcomes[index] = SINGLE_EVENTS.submit(*submissions[index])
+            except Exception as exc:  # the request's own failure: its thread answers for it (a 500)
+                outcomes[index] = exc
             finally:
                 close_old_connections()
                 connection.close()
@@ -248,6 +250,26 @@ class TestGroupCommit:
         assert sizes == [1, 3, 1, 1, 1]
         assert [outcome.result.status for outcome in outcomes] == ["accepted"] * 4
         assert Event.objects.count() == 4
+
+    def test_an_event_failing_in_the_store_fails_alone_and_releases_the_others(self, tenant, other_tenant, monkeypatch):
+        """A row that slipped past validation (psycopg cannot encode it) fails its group after BEGIN and the
+        state lock were queued: the group is rolled back, every other event of it is stored alone, and only
+        the poisoned request fails."""
+        make_customer(tenant.merchant, "cus_1")
+        make_customer(other_tenant.merchant, "cus_1")
+        poisoned = _row(1)
+        poisoned.transaction_id = "poison\ud800"
+        submissions = [(tenant.merchant, _row(0), None), (tenant.merchant, poisoned, None)]
+        submissions += [((tenant, other_tenant)[n % 2].merchant, _row(n), None) for n in range(2, 8)]
+        outcomes, sizes = self.run(monkeypatch, submissions)
+        assert sizes == [1, 4, 3, 1, 1, 1, 1]  # Acme's group of 4 failed: each of its events alone
+        assert isinstance(outcomes[1], UnicodeEncodeError)
+        assert [outcome.result.status for n, outcome in enumerate(outcomes) if n != 1] == ["accepted"] * 7
+        stored = sorted(Event.objects.values_list("merchant__name", "transaction_id"))
+        assert stored == [("Acme Cloud", f"tx-{n}") for n in (0, 2, 4, 6)] + [("Globex", f"tx-{n}") for n in (3, 5, 7)]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%%'")
+            assert cursor.fetchone() == (0,)
 
     def test_a_caller_inside_a_transaction_stores_alone(self, tenant, monkeypatch):
         make_customer(tenant.merchant, "cus_1")

@@ -9,7 +9,8 @@ from django.db import close_old_connections, connection
 from metering.aggregation import Usage, aggregate
 from metering.models import Event, MetricState, UsageBucket
 from metering.selectors import current_usage
-from metering.services import events_ingest, metric_state_rebuild, state_signature
+from metering.services import events_ingest, metric_state_rebuild
+from metering.state import state_signature
 from tests.metering.conftest import at, ingest, make_customer, make_metric
 
 pytestmark = pytest.mark.django_db
@@ -200,22 +201,22 @@ postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="th
 def test_a_process_with_stale_metric_definitions_rereads_them_before_it_commits(merchant, customer):
     """Another process changed the metrics after this one cached them: the insert sees it under the lock,
     rolls back and retries with fresh definitions, so no event misses a current state."""
-    from metering import services
+    from metering.ingestion import store_postgres
 
     calls = make_metric(merchant, code="calls", event_codes=["api_call"])
     current_usage(metric=calls, customer_id=customer.pk, **JAN)
     ingest(merchant, e(at(2026, 1, 2, 10)))
-    stale = services._DEFINITIONS[merchant.pk]
+    stale = store_postgres.DEFINITIONS[merchant.pk]
     assert [metric.code for metric, _ in stale.metrics] == ["calls"]
 
     # as another process would: a new metric on the same events, with its state built, then a changed definition
     total = make_metric(merchant, code="total", event_codes=["api_call"], aggregation="sum", field="n")
     current_usage(metric=total, customer_id=customer.pk, **JAN)
-    services._DEFINITIONS[merchant.pk] = stale  # this process still holds what it read before
+    store_postgres.DEFINITIONS[merchant.pk] = stale  # this process still holds what it read before
 
     ingest(merchant, e(at(2026, 1, 2, 11), n=5))
-    assert services._DEFINITIONS[merchant.pk] is not stale
-    assert {metric.code for metric, _ in services._DEFINITIONS[merchant.pk].metrics} == {"calls", "total"}
+    assert store_postgres.DEFINITIONS[merchant.pk] is not stale
+    assert {metric.code for metric, _ in store_postgres.DEFINITIONS[merchant.pk].metrics} == {"calls", "total"}
     for metric, expected, buckets in ((calls, Usage(Decimal(2), 2), 2), (total, Usage(Decimal(5), 1), 1)):
         assert current_usage(metric=metric, customer_id=customer.pk, **JAN) == {(): expected}
         assert UsageBucket.objects.filter(metric=metric).count() == buckets
