@@ -20,12 +20,12 @@ from catalog.models import Metric
 from metering.counts import counts_rebuild
 from metering.ingestion.store import EventResult, IngestResult, events_store
 from metering.ingestion.store_postgres import definitions_forget
-from metering.ingestion.validation import EventRow, latest_allowed, parse_timestamp, validate_event
+from metering.ingestion.validation import EventRow, latest_allowed, validate_event
 from metering.models import MetricState
 from metering.state import state_rebuild, state_signature, state_signature_stored
 
 # billing parses ``?at=`` as ingestion parses timestamps, and imports the parser from here.
-__all__ = ["event_counts_rebuild", "events_ingest", "metric_state_ensure", "metric_state_rebuild", "parse_timestamp"]
+__all__ = ["event_counts_rebuild", "events_ingest", "metric_state_ensure", "metric_state_rebuild"]
 
 
 def events_ingest(

@@ -21,7 +21,7 @@ from billing.usage.entitlements import Entitlement, entitlements_check
 from billing.usage.selectors import SubscriptionUsage, usage_check
 from catalog.models import Feature
 from customers.models import Customer
-from metering.services import parse_timestamp
+from metering.ingestion.validation import parse_timestamp
 
 AT_PARAMETER = OpenApiParameter(
     "at", OpenApiTypes.STR, description="The instant to answer for (ISO 8601 or epoch seconds); default now"
