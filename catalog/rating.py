@@ -430,15 +430,12 @@ def _compile_volume(params):
     bands = _Bands(params["tiers"], "unit_amount", "flat_amount")
     uppers, units, flats = bands.uppers, bands.units, bands.flats
 
+    # At q = 0 the first band is the one reached, as in graduated pricing: its flat fee is due (SPEC §11.1).
     def exact(q, events):
-        if not q:
-            return ZERO
         k = bisect_left(uppers, q)
         return _add(_mul(q, units[k]), flats[k])
 
     def explain(q, events):
-        if not q:
-            return []
         k = bands.index(q)
         return [_entry(bands.lowers[k], bands.tops[k], q, units[k], flats[k])]
 

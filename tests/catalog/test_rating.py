@@ -156,7 +156,22 @@ def test_volume_adds_only_the_reached_band_flat_amount():
     ]
     assert amount_of("volume", {"tiers": tiers}, "10") == D("15.00")
     assert amount_of("volume", {"tiers": tiers}, "12") == D("14.00")
-    assert amount_of("volume", {"tiers": tiers}, "0") == D("0.00")
+    assert amount_of("volume", {"tiers": tiers}, "0") == D("5.00")  # the first band's flat fee (SPEC §11.1)
+
+
+def test_volume_at_zero_charges_the_first_bands_flat_amount_as_tiered_does():
+    tiers = [
+        {"up_to": "100", "unit_amount": "2", "flat_amount": "10"},
+        {"up_to": "200", "unit_amount": "1", "flat_amount": "0"},
+        {"up_to": None, "unit_amount": "0.5", "flat_amount": "50"},
+    ]
+    assert amount_of("volume", {"tiers": tiers}, "0") == D("10.00")
+    assert amount_of("tiered", {"tiers": tiers}, "0") == D("10.00")
+    assert amount_of("volume", {"tiers": tiers}, "1") == D("12.00")
+    rating = rate(model="volume", params={"tiers": tiers}, currency="USD", quantity=D("0"))
+    assert rating.breakdown == [
+        {"from": "0", "to": "100", "units": "0", "unit_amount": "2", "flat_amount": "10", "amount": "10"}
+    ]
 
 
 def test_volume_breakdown_shows_the_reached_band_with_all_units():
