@@ -16,7 +16,14 @@ from billing.credits.models import CreditGrant
 from billing.credits.services import credits_consume
 from billing.invoices.builder import ZERO, Draft, InvoiceBuilder, calendar_for, lines_signature
 from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
-from billing.invoices.services import due_date, invoice_amounts_set, invoice_audit, invoice_snapshot, invoice_totals
+from billing.invoices.services import (
+    due_date,
+    invoice_amounts_set,
+    invoice_audit,
+    invoice_settle_negative,
+    invoice_snapshot,
+    invoice_totals,
+)
 from billing.invoices.tasks import queue_invoice_pdf
 from billing.subscriptions.models import Subscription
 
@@ -197,6 +204,9 @@ def invoices_finalize(*, invoices: list[Invoice], actor: str = "billing run") ->
         for invoice in locked:
             at = invoice.grace_until
             invoice.status, invoice.finalized_at = Invoice.Status.FINALIZED, at
+            if invoice.total < 0:  # rare: a final invoice refunding unused fees becomes customer credit
+                invoice_settle_negative(invoice, at=at)
+                invoice.save(update_fields=["amount_due", "credit_grant"])
             if invoice.amount_due <= 0:
                 # Nothing to collect (credits covered it, or a refund): settled on issue.
                 invoice.status, invoice.paid_at = Invoice.Status.PAID, at

@@ -72,6 +72,10 @@ class Invoice(models.Model):
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    credit_grant = models.OneToOneField(
+        "billing.CreditGrant", null=True, blank=True, on_delete=models.PROTECT, related_name="source_invoice",
+        help_text="The customer credit a negative final invoice became (SPEC §11.1).",
+    )
 
     subtotal = money_field(default=0)
     credits_applied = money_field(default=0)

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from atlas.money import round_line
-from billing.credits.services import credits_consume, credits_reserve, credits_restore
+from billing.credits.services import credit_grant_create, credits_consume, credits_reserve, credits_restore
 from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
 from billing.invoices.tasks import queue_invoice_pdf
 
@@ -96,6 +96,21 @@ def invoice_totals(invoice: Invoice, *, reserve_credits: bool = True) -> None:
     invoice.save()
 
 
+def invoice_settle_negative(invoice: Invoice, *, at: datetime) -> None:
+    """A finalized invoice whose total is negative (a final invoice refunding unused in-advance fees) leaves
+    nothing due: its amount becomes customer credit (a grant with no expiry), and the invoice is settled.
+
+    Runs inside the finalization's transaction, on the locked invoice, after it is numbered; saves nothing else.
+    """
+    if invoice.total >= 0 or invoice.credit_grant_id is not None:
+        return
+    invoice.credit_grant = credit_grant_create(
+        merchant=invoice.merchant, customer=invoice.customer, amount=-invoice.total, currency=invoice.currency,
+        granted_at=at, reason=f"Credit from invoice {invoice.number}",
+    )  # fmt: skip
+    invoice.amount_due = ZERO
+
+
 def _next_number(invoice: Invoice, at: datetime) -> str:
     merchant = invoice.merchant
     year = invoice.issued_at.astimezone(ZoneInfo(merchant.timezone)).year
@@ -118,6 +133,7 @@ def invoice_finalize(*, invoice: Invoice, at: datetime | None = None, actor: str
         locked.number = _next_number(locked, at)
         locked.status = Invoice.Status.FINALIZED
         locked.finalized_at = at
+        invoice_settle_negative(locked, at=at)
         if locked.amount_due <= 0:
             # Nothing to collect (credits covered it, or a refund): settled on issue.
             locked.status = Invoice.Status.PAID
