@@ -91,7 +91,7 @@ def credits_reserve(*, invoice: Invoice, creditable: Decimal) -> Decimal:
     CreditApplication.objects.filter(invoice=invoice).delete()
     if creditable <= 0:
         return ZERO
-    at = invoice.period_start
+    at = invoice.issued_at
     grants = list(
         CreditGrant.objects.select_for_update()
         .filter(customer_id=invoice.customer_id, currency=invoice.currency, granted_at__lte=at)

@@ -204,7 +204,7 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
             self.scoped(Invoice)
             .filter(customer=customer)
             .select_related("subscription")
-            .order_by("-period_start", "-pk")[:LIST_LIMIT]
+            .order_by("-issued_at", "-pk")[:LIST_LIMIT]
         )
         return [
             {

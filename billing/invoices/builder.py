@@ -570,7 +570,7 @@ def _billed_lines(*, subscription_ids: list[int], instant: datetime):
     return InvoiceLine.objects.filter(
         invoice__subscription_id__in=subscription_ids,
         invoice__status__in=[Invoice.Status.FINALIZED, Invoice.Status.PAID],
-        invoice__period_start__lt=instant,
+        invoice__issued_at__lt=instant,
         type__in=[InvoiceLine.Type.USAGE, InvoiceLine.Type.MINIMUM, InvoiceLine.Type.ADJUSTMENT],
         window_start__isnull=False,
     ).select_related("invoice").order_by("invoice__subscription_id", "invoice", "position", "pk")

@@ -36,18 +36,32 @@ def _save_lines(invoice: Invoice, draft: Draft) -> None:
     InvoiceLine.objects.bulk_create(draft.lines)
 
 
-def _new_invoice(subscription: Subscription, instant: datetime, *, cutoff: datetime) -> Invoice:
+def service_period(subscription: Subscription, instant: datetime, lines: list[InvoiceLine]) -> tuple[datetime, ...]:
+    """The service period an invoice issued at ``instant`` bills (SPEC §11.1): the period that ended at ``instant``
+    when any line bills time before it (usage and fees in arrears, late-event adjustments), else the period that
+    starts there (fees in advance). A final invoice's period ends at the termination."""
+    calendar = calendar_for(subscription)
+    if any(line.service_start < instant and line.service_end <= instant for line in lines):
+        closing = calendar.period_at(instant - timedelta(microseconds=1))
+        start = closing.start if closing is not None else min(line.service_start for line in lines)
+        return start, instant
+    opening = calendar.period_at(instant)
+    return instant, opening.end if opening is not None else instant
+
+
+def _new_invoice(subscription: Subscription, instant: datetime, lines: list[InvoiceLine], *,
+                 cutoff: datetime) -> Invoice:  # fmt: skip
     """The unsaved draft of ``subscription`` at ``instant``, with the customer and merchant snapshot."""
     merchant = subscription.merchant
-    opening = calendar_for(subscription).period_at(instant)
+    period_start, period_end = service_period(subscription, instant, lines)
     invoice = Invoice(
         merchant=merchant,
         customer=subscription.customer,
         subscription=subscription,
         currency=subscription.plan_version.currency,
-        period_start=instant,
-        period_end=opening.end if opening is not None else instant,
-        is_final=opening is None,
+        period_start=period_start,
+        period_end=period_end,
+        is_final=calendar_for(subscription).period_at(instant) is None,
         issued_at=instant,
         due_at=due_date(issued_at=instant, merchant=merchant),
         grace_until=instant + timedelta(hours=merchant.invoice_grace_hours),
@@ -66,7 +80,7 @@ def invoice_issue(
     The (subscription, instant) key is unique: a second call, or a run racing this one, finds the invoice and
     returns it unchanged. Returns None when nothing is billable at that instant (no lines).
     """
-    existing = Invoice.objects.filter(subscription=subscription, period_start=instant).first()
+    existing = Invoice.objects.filter(subscription=subscription, issued_at=instant).first()
     if existing is not None:
         return existing
     builder = builder or InvoiceBuilder()
@@ -74,7 +88,7 @@ def invoice_issue(
     draft = builder.build(subscription, instant, cutoff=cutoff)
     if not draft.lines:
         return None
-    invoice = _new_invoice(subscription, instant, cutoff=cutoff)
+    invoice = _new_invoice(subscription, instant, draft.lines, cutoff=cutoff)
     try:
         with transaction.atomic():
             invoice.save()
@@ -83,7 +97,7 @@ def invoice_issue(
             invoice_audit(invoice, from_state="", to_state=Invoice.Status.DRAFT, actor=actor, at=instant)
     except IntegrityError:
         # Another run issued it between our look-up and our insert: theirs stands.
-        existing = Invoice.objects.filter(subscription=subscription, period_start=instant).first()
+        existing = Invoice.objects.filter(subscription=subscription, issued_at=instant).first()
         if existing is None:
             raise
         return existing
@@ -108,7 +122,7 @@ def invoices_issue(
     would issue one by one, with the usage read in bulk and the rows written in one short transaction.
 
     Exactly once, like ``invoice_issue``: the invoices are inserted with ON CONFLICT DO NOTHING on the unique
-    (subscription, period_start) key, stamped with this call's ``created_at``, and only the rows carrying the
+    (subscription, issued_at) key, stamped with this call's ``created_at``, and only the rows carrying the
     stamp get lines, totals and an audit row. Credits are reserved (in subscription order) only for customers
     that have grants; the others' totals are set before the insert (``services.invoice_amounts_set`` with no credits).
     """
@@ -116,7 +130,7 @@ def invoices_issue(
     cutoff = cutoff or timezone.now()
     result = Issued()
     done = set(
-        Invoice.objects.filter(subscription__in=subscriptions, period_start=instant).values_list(
+        Invoice.objects.filter(subscription__in=subscriptions, issued_at=instant).values_list(
             "subscription_id", flat=True
         )
     )
@@ -136,8 +150,9 @@ def invoices_issue(
     invoices = {}
     for subscription in pending:
         if subscription.pk in drafts:
-            invoices[subscription.pk] = _new_invoice(subscription, instant, cutoff=cutoff)
-            invoices[subscription.pk].created_at = stamp
+            invoice = _new_invoice(subscription, instant, drafts[subscription.pk].lines, cutoff=cutoff)
+            invoice.created_at = stamp
+            invoices[subscription.pk] = invoice
     with_grants = _customers_with_grants({invoice.customer_id for invoice in invoices.values()})
     for subscription_id, invoice in invoices.items():
         if invoice.customer_id not in with_grants:
@@ -145,7 +160,7 @@ def invoices_issue(
             invoice_amounts_set(invoice, subtotal=subtotal, credits_applied=ZERO)
     with transaction.atomic():
         Invoice.objects.bulk_create(invoices.values(), ignore_conflicts=True)
-        ours = Invoice.objects.filter(subscription_id__in=list(invoices), period_start=instant, created_at=stamp)
+        ours = Invoice.objects.filter(subscription_id__in=list(invoices), issued_at=instant, created_at=stamp)
         created = []
         for subscription_id, pk in ours.values_list("subscription_id", "pk"):
             invoice = invoices[subscription_id]
@@ -300,7 +315,7 @@ def invoice_refresh(*, invoice: Invoice, builder: InvoiceBuilder | None = None, 
         Subscription.objects.select_related("customer__merchant", "plan_version__plan", "merchant")
         .get(pk=invoice.subscription_id)
     )
-    draft = builder.build(subscription, invoice.period_start, cutoff=cutoff)
+    draft = builder.build(subscription, invoice.issued_at, cutoff=cutoff)
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().select_related("customer__merchant", "merchant").get(pk=invoice.pk)
         if locked.status != Invoice.Status.DRAFT:
@@ -309,6 +324,7 @@ def invoice_refresh(*, invoice: Invoice, builder: InvoiceBuilder | None = None, 
             return False  # nothing new: leave the draft exactly as it is
         _save_lines(locked, draft)
         invoice_snapshot(locked)
+        locked.period_start, locked.period_end = service_period(subscription, locked.issued_at, draft.lines)
         locked.refreshed_at = cutoff
         invoice_totals(locked)
     return True

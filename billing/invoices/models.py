@@ -45,9 +45,11 @@ class InvoiceCounter(models.Model):
 class Invoice(models.Model):
     """The bill of one subscription issued at one period boundary (SPEC §5, §7, docs/billing.md).
 
-    ``period_start`` is the boundary the invoice is issued at and, with the subscription, its deterministic key:
-    the in-arrears lines cover the period that ended there, the in-advance lines the period that starts there,
-    ``[period_start, period_end)``. A final invoice (termination) has ``period_end == period_start``.
+    ``issued_at`` is the boundary the invoice is issued at and, with the subscription, its deterministic key: the
+    in-arrears lines cover the period that ended there, the in-advance lines the period that starts there.
+    ``[period_start, period_end)`` is the service period the invoice bills (SPEC §11.1): the period that just ended
+    when it has in-arrears lines (the January invoice of an in-arrears plan shows Jan 1 – Feb 1, issued Feb 1),
+    else the period it bills ahead. A final invoice (termination) ends at the termination.
     """
 
     class Status(models.TextChoices):
@@ -99,9 +101,9 @@ class Invoice(models.Model):
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
-        ordering = ["-period_start", "-pk"]
+        ordering = ["-issued_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["subscription", "period_start"], name="invoice_subscription_period"),
+            models.UniqueConstraint(fields=["subscription", "issued_at"], name="invoice_subscription_issue"),
             models.UniqueConstraint(
                 fields=["merchant", "number"], condition=~Q(number=""), name="invoice_number_unique"
             ),
@@ -115,7 +117,7 @@ class Invoice(models.Model):
         ]
         indexes = [
             models.Index(fields=["merchant", "status"], name="invoice_merchant_status"),
-            models.Index(fields=["customer", "period_start"], name="invoice_customer_period"),
+            models.Index(fields=["customer", "issued_at"], name="invoice_customer_issue"),
         ]
 
     def __str__(self) -> str:

@@ -93,7 +93,7 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
         page = list(
             invoices.only(
                 "pk", "number", "status", "customer_name", "customer_external_id", "currency", "period_start",
-                "period_end", "issued_at", "due_at", "total", "amount_due",
+                "period_end", "issued_at", "due_at", "total", "amount_due", "is_final",
             )[: PAGE_SIZE + 1]
         )  # fmt: skip
         has_next = len(page) > PAGE_SIZE

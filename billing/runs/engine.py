@@ -16,7 +16,7 @@ finalized in batches (``invoices_finalize``: one locked counter update per merch
 the same ``InvoiceBuilder.build`` as a single invoice; a batch that fails is retried one invoice at a time, so one
 bad invoice still cannot stop the night.
 
-Idempotent and resumable: each batch is a short transaction under the unique (subscription, period_start) key
+Idempotent and resumable: each batch is a short transaction under the unique (subscription, issued_at) key
 (inserted with ON CONFLICT DO NOTHING; only the rows this pass inserted get lines), finalization locks the rows
 and checks they are still drafts, and a re-run finds what exists and moves on. Killed midway, the next run
 completes the rest without billing anything twice.
@@ -73,9 +73,7 @@ class _Pass:
             .order_by("pk")
         )
         issued = set(
-            self.scoped(Invoice.objects.filter(period_start__lte=self.as_of)).values_list(
-                "subscription_id", "period_start"
-            )
+            self.scoped(Invoice.objects.filter(issued_at__lte=self.as_of)).values_list("subscription_id", "issued_at")
         )
         due = []
         for subscription in subscriptions:
@@ -97,7 +95,7 @@ class _Pass:
         drafts = (
             self.scoped(Invoice.objects.filter(status=Invoice.Status.DRAFT, grace_until__lte=upto))
             .order_by("grace_until", "pk")
-            .only("grace_until", "issued_at", "subscription_id", "period_start")
+            .only("grace_until", "issued_at", "subscription_id")
         )
         batch: list[Invoice] = []
         for invoice in drafts:

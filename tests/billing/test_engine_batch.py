@@ -160,7 +160,7 @@ def test_the_batched_run_bills_exactly_what_one_invoice_at_a_time_bills(monkeypa
     assert len(snapshot(batched)) == 15
 
     def invoice(external_id, instant):
-        return Invoice.objects.get(merchant=batched, subscription__external_id=external_id, period_start=instant)
+        return Invoice.objects.get(merchant=batched, subscription__external_id=external_id, issued_at=instant)
 
     # Tagged events bill only their subscription; untagged ones bill both.
     assert lines_of(invoice("twin-a", at(2026, 2, 1))) == [

@@ -53,7 +53,9 @@ def test_an_invoice_reads_as_the_spec_shows_it(tenant, drafts):
         ("usage", "calls", "1", "0.25"),
     ]
     assert body["lines"][1]["events_count"] == 1
-    assert body["period_start"] == "2026-02-01T00:00:00Z"
+    # SPEC §11.1: an in-arrears invoice shows the period it bills, January, issued on Feb 1
+    assert (body["period_start"], body["period_end"], body["issued_at"]) == (
+        "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z")  # fmt: skip
 
 
 def test_finalize_numbers_without_gaps_then_mark_paid_and_illegal_moves_are_409(tenant, drafts):

@@ -20,7 +20,7 @@ def frac(a, b) -> Decimal:
 
 
 def only_invoice(sub, instant) -> Invoice:
-    return Invoice.objects.get(subscription=sub, period_start=instant)
+    return Invoice.objects.get(subscription=sub, issued_at=instant)
 
 
 def test_a_month_of_usage_on_every_pricing_model(tenant):

@@ -42,7 +42,7 @@ def test_capture_the_main_pages(page, live_server, transactional_db, settings, t
     customer = Customer.objects.get(merchant=merchant, external_id="cus_massive_dynamic")
     invoice = (
         Invoice.objects.filter(merchant=merchant, customer=customer, status__in=["finalized", "paid"])
-        .order_by("-period_start")
+        .order_by("-issued_at")
         .first()
     )
     pages = {

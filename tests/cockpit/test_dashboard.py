@@ -112,7 +112,7 @@ def test_a_void_invoice_is_not_revenue(billed):
     from billing.models import Invoice
 
     invoice_void(
-        invoice=Invoice.objects.get(merchant=billed, customer__external_id="small", period_start=at(2026, 3, 1))
+        invoice=Invoice.objects.get(merchant=billed, customer__external_id="small", issued_at=at(2026, 3, 1))
     )
     months = analytics.months_ending(year=2026, month=3, count=1, timezone="UTC")
     assert analytics.revenue_by_month(merchant=billed, currency="USD", months=months)[0][1] == D("100.00")
@@ -122,10 +122,10 @@ def test_credit_notes_come_off_revenue_in_the_month_they_are_issued(billed):
     from billing.credit_notes.services import credit_note_issue
     from billing.models import Invoice
 
-    january = Invoice.objects.get(merchant=billed, customer__external_id="big", period_start=at(2026, 1, 1))
+    january = Invoice.objects.get(merchant=billed, customer__external_id="big", issued_at=at(2026, 1, 1))
     credit_note_issue(invoice=january, lines=[(january.lines.get().pk, D("30.00"))], reason="billing_error",
                       at=at(2026, 3, 5), actor="test")  # fmt: skip
-    small = Invoice.objects.get(merchant=billed, customer__external_id="small", period_start=at(2026, 2, 1))
+    small = Invoice.objects.get(merchant=billed, customer__external_id="small", issued_at=at(2026, 2, 1))
     credit_note_issue(invoice=small, lines=[(small.lines.get().pk, D("10.00"))], reason="duplicate",
                       at=at(2026, 2, 20), actor="test")  # fmt: skip
     months = analytics.months_ending(year=2026, month=3, count=3, timezone="UTC")

@@ -35,7 +35,7 @@ def invoiced(tenant):
 
 
 def feb(merchant) -> Invoice:
-    return Invoice.objects.get(merchant=merchant, customer__external_id="acme", period_start=at(2026, 2, 1))
+    return Invoice.objects.get(merchant=merchant, customer__external_id="acme", issued_at=at(2026, 2, 1))
 
 
 def test_the_detail_page_mirrors_the_pdf(client, tenant, invoiced):
@@ -128,7 +128,7 @@ def test_bad_filters_are_a_400_naming_the_field(client, tenant, params, field):
 def test_finalizing_a_draft_from_the_page(client, tenant, invoiced):
     Merchant.objects.filter(pk=invoiced.pk).update(invoice_grace_hours=72)
     run(invoiced, at(2026, 3, 1))
-    draft = Invoice.objects.get(merchant=invoiced, period_start=at(2026, 3, 1))
+    draft = Invoice.objects.get(merchant=invoiced, issued_at=at(2026, 3, 1))
     assert draft.status == "draft"
     login(client, tenant)
     page = client.get(f"/invoices/{draft.pk}/")
