@@ -67,9 +67,7 @@ class TestJsonBodies:
 
     def test_a_nul_in_a_patch_changes_nothing(self, api):
         api.post("/api/v1/customers", {"external_id": "c1", "name": "Acme"}, format="json")
-        response = api.patch(
-            "/api/v1/customers/c1", data=b'{"name": "Ac\\u0000me"}', content_type="application/json"
-        )
+        response = api.patch("/api/v1/customers/c1", data=b'{"name": "Ac\\u0000me"}', content_type="application/json")
         assert response.status_code == 400
         assert fields(response) == {"name": NUL}
         assert Customer.objects.get().name == "Acme"
