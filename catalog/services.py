@@ -236,15 +236,14 @@ def plan_content_validate(*, content: dict) -> dict:
     charges = []
     first_of_metric: dict[int, int] = {}
     for index, charge in enumerate(content["charges"]):
+        charges.append(_charge_validate(errors, f"charges[{index}]", {**CHARGE_DEFAULTS, **charge}, currency))
         first = first_of_metric.setdefault(charge["metric"].pk, index)
         if first != index:
-            errors[f"charges[{index}].metric"] = (
+            errors.setdefault(
+                f"charges[{index}].metric",
                 f"{charge['metric'].code!r} is already charged by charges[{first}]: one charge per metric "
-                "(combine them, or charge a second metric with its own filters)"
+                "(combine them, or charge a second metric with its own filters)",
             )
-            charges.append(charge)
-            continue
-        charges.append(_charge_validate(errors, f"charges[{index}]", {**CHARGE_DEFAULTS, **charge}, currency))
     if errors:
         raise ValidationError(errors)
     return {**content, "charges": charges}
