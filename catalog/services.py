@@ -29,6 +29,9 @@ METRIC_DEFINITION = ("event_codes", "aggregation", "field", "filters", "group_by
 # Pricing models that a charge may bill at the start of the period (seat-like charges, SPEC §3).
 IN_ADVANCE_MODELS = frozenset({"flat", "package"})
 
+# Charges (and one-time fees) in one plan version: a price list, not a place to store data.
+MAX_CHARGES = 50
+
 VERSION_FIELDS = ("currency", "interval", "interval_count", "base_fee", "base_fee_timing", "trial_days")
 CONTENT_DEFAULTS = {
     "interval": PlanVersion.Interval.MONTH,
@@ -218,16 +221,29 @@ def plan_content_validate(*, content: dict) -> dict:
     than the currency has, each charge's parameters valid for its model (the rating engine
     decides), matrix dimensions among the metric's ``group_by``, ``minimum_amount`` not above
     ``maximum_amount``, a percentage charge on a ``sum`` metric, ``in_advance`` only for
-    flat and package charges.
+    flat and package charges, at most one charge per metric and ``MAX_CHARGES`` charges
+    (docs/catalog.md: a usage line is per metric, so two charges on one metric would bill it twice).
     """
     errors: dict[str, str] = {}
     currency = content["currency"]
     _check_places(errors, "base_fee", content["base_fee"], currency)
     for index, fee in enumerate(content["one_time_fees"]):
         _check_places(errors, f"one_time_fees[{index}].amount", fee["amount"], currency)
+    if len(content["charges"]) > MAX_CHARGES:
+        raise ValidationError({"charges": f"at most {MAX_CHARGES} charges per plan version"})
+    if len(content["one_time_fees"]) > MAX_CHARGES:
+        raise ValidationError({"one_time_fees": f"at most {MAX_CHARGES} one-time fees per plan version"})
     charges = []
+    first_of_metric: dict[int, int] = {}
     for index, charge in enumerate(content["charges"]):
         charges.append(_charge_validate(errors, f"charges[{index}]", {**CHARGE_DEFAULTS, **charge}, currency))
+        first = first_of_metric.setdefault(charge["metric"].pk, index)
+        if first != index:
+            errors.setdefault(
+                f"charges[{index}].metric",
+                f"{charge['metric'].code!r} is already charged by charges[{first}]: one charge per metric "
+                "(combine them, or charge a second metric with its own filters)",
+            )
     if errors:
         raise ValidationError(errors)
     return {**content, "charges": charges}

@@ -131,11 +131,15 @@ def _parse(data: bytes, report: ImportReport):
     if "\x00" in text:
         report.errors.append(RowError(None, "", "is not a CSV file (it contains NUL bytes)"))
         return None
-    records = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=False)
+    # strict: a quote never closed, or text after a closing quote, is an error, not a cell that swallows
+    # the rest of the file (with strict=False, 'q1,"unterminated' became a customer).
+    delimiter = _delimiter(text)
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     header_number = 0
     rows: list[_Row] = []
     seen: dict[str, int] = {}
+    number = 0
     try:
         for number, record in enumerate(records, start=1):
             if not any(cell.strip() for cell in record):
@@ -159,7 +163,7 @@ def _parse(data: bytes, report: ImportReport):
             seen[row.external_id] = number
             rows.append(row)
     except csv.Error as exc:
-        report.errors.append(RowError(None, "", f"is not valid CSV: {exc}"))
+        report.errors.append(RowError(number + 1, "", _csv_error(str(exc), delimiter)))
         return None
     if header is None:
         report.errors.append(RowError(None, "", "is empty: expected a header row naming external_id and name"))
@@ -167,6 +171,18 @@ def _parse(data: bytes, report: ImportReport):
     if not rows and not report.errors:
         report.errors.append(RowError(None, "", f"has a header on row {header_number} but no customer rows"))
     return header, rows
+
+
+def _csv_error(message: str, delimiter: str) -> str:
+    """The csv module's complaint about a record, said for someone holding a spreadsheet."""
+    if message == "unexpected end of data":
+        return 'is not valid CSV: a quoted cell is never closed (a " without its closing ")'
+    if message == f"'{delimiter}' expected after '\"'":
+        return (
+            f'is not valid CSV: text follows a closing quote (a quote inside a quoted cell is written twice: ""; '
+            f"a quoted cell ends at the quote before the {delimiter!r})"
+        )
+    return f"is not valid CSV: {message}"
 
 
 def _delimiter(text: str) -> str:
@@ -185,7 +201,12 @@ def _check_header(header: list[str], number: int, report: ImportReport) -> bool:
             report.errors.append(RowError(number, f"column {position}", "has no name"))
         elif name in seen:
             report.errors.append(RowError(number, name, "appears twice in the header"))
-        elif name not in COLUMNS and not (name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX)):
+        elif name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX):
+            try:
+                validators.metadata_key(name[len(METADATA_PREFIX) :])
+            except ValueError as exc:
+                report.errors.append(RowError(number, name, str(exc)))
+        elif name not in COLUMNS:
             known = ", ".join(COLUMNS)
             report.errors.append(
                 RowError(number, name, f"unknown column; known columns are {known} and metadata.<key>")
@@ -216,7 +237,7 @@ def _row(header: list[str], record: list[str], number: int, report: ImportReport
             elif name == "parent":
                 parent = validators.text(cell, "external_id") or None
             elif name.startswith(METADATA_PREFIX):
-                metadata[name[len(METADATA_PREFIX) :]] = cell.strip()
+                metadata[name[len(METADATA_PREFIX) :]] = validators.metadata_value(cell.strip())
             else:
                 values[name] = FIELDS[name](cell)
         except ValueError as exc:
@@ -282,6 +303,21 @@ def _check_against_database(merchant, header, rows, existing, report) -> dict[st
             except ValueError:
                 report.errors.append(
                     RowError(row.number, "billing_ends_on", f"must be after billing_starts_on ({starts})")
+                )
+
+    # Metadata merges into what is stored: the result must keep within the key limit.
+    for row in rows:
+        if row.metadata:
+            keys = set((existing.get(row.external_id) or {}).get("metadata") or {})
+            keys |= {key for key, value in row.metadata.items() if value}
+            keys -= {key for key, value in row.metadata.items() if not value}
+            if len(keys) > validators.METADATA_MAX_KEYS:
+                report.errors.append(
+                    RowError(
+                        row.number,
+                        "metadata",
+                        f"would have {len(keys)} keys; at most {validators.METADATA_MAX_KEYS} are kept per customer",
+                    )
                 )
 
     # A customer with subscriptions keeps its currency (they are priced in it).

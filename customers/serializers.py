@@ -41,6 +41,28 @@ class DecimalRuleField(RuleField):
     pass
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": validators.METADATA_MAX_VALUE_LENGTH},
+        "maxProperties": validators.METADATA_MAX_KEYS,
+    }
+)
+class MetadataField(serializers.Field):
+    """``{"key": "text"}``: at most 50 keys of 1-40 characters, values up to 500; errors name ``metadata.<key>``."""
+
+    def to_internal_value(self, data):
+        try:
+            return validators.metadata(data)
+        except validators.MetadataError as exc:
+            raise serializers.ValidationError(exc.errors)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc))
+
+    def to_representation(self, value):
+        return value
+
+
 def _text(field: str, required: bool = False):
     return RuleField(lambda value: validators.text(value, field, required=required), required=required)
 
@@ -60,7 +82,7 @@ class CustomerInputSerializer(serializers.Serializer):
     billing_starts_on = DateRuleField(validators.optional_date, required=False, allow_null=True)
     billing_ends_on = DateRuleField(validators.optional_date, required=False, allow_null=True)
     is_test = BooleanRuleField(validators.boolean, required=False)
-    metadata = serializers.DictField(required=False)
+    metadata = MetadataField(required=False)
     parent = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
 
     def validate(self, attrs):
@@ -74,7 +96,14 @@ class CustomerInputSerializer(serializers.Serializer):
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    # The schema says what is returned: "" when no email is known (so no "format: email"), null without a parent.
+    email = serializers.CharField(read_only=True, help_text="The billing email address; empty when unknown.")
+    parent = serializers.SlugRelatedField(
+        slug_field="external_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The reseller's external_id; null without one.",
+    )
     tax_rate = serializers.DecimalField(max_digits=7, decimal_places=6, allow_null=True, read_only=True)
 
     class Meta:

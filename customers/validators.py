@@ -13,6 +13,7 @@ from babel import Locale
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
+from atlas import text as text_rule
 from atlas.money import is_currency, parse_decimal
 
 MAX_LENGTHS = {
@@ -24,6 +25,10 @@ MAX_LENGTHS = {
     "state": 100,
     "postal_code": 20,
 }
+# Customer metadata: a merchant's own labels (CRM ids, segments), not a document store.
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", ""})
 # CLDR territory codes that are not countries.
@@ -42,13 +47,61 @@ def text(value, field: str, *, required: bool = False) -> str:
         value = ""
     if not isinstance(value, str):
         raise ValueError("must be a string")
-    value = value.strip()
+    value = text_rule.check(value).strip()
     if required and not value:
         raise ValueError("is required")
     limit = MAX_LENGTHS.get(field)
     if limit and len(value) > limit:
         raise ValueError(f"must be at most {limit} characters")
     return value
+
+
+def metadata_key(key) -> str:
+    """A metadata key: 1 to 40 characters of text (the reason names what is wrong with it)."""
+    if not isinstance(key, str):
+        raise ValueError("keys must be strings")
+    reason = text_rule.problem(key)
+    if reason:
+        raise ValueError(f"the key {reason}")
+    if not key.strip():
+        raise ValueError("keys must not be blank")
+    if len(key) > METADATA_MAX_KEY_LENGTH:
+        raise ValueError(f"keys must be at most {METADATA_MAX_KEY_LENGTH} characters")
+    return key
+
+
+def metadata_value(value) -> str:
+    """A metadata value: text of at most 500 characters ("" removes the key in a CSV import)."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    text_rule.check(value)
+    if len(value) > METADATA_MAX_VALUE_LENGTH:
+        raise ValueError(f"must be at most {METADATA_MAX_VALUE_LENGTH} characters")
+    return value
+
+
+def metadata(value) -> dict[str, str]:
+    """A whole metadata object; ``MetadataError`` carries ``{key: reason}`` for every bad entry."""
+    if not isinstance(value, dict):
+        raise ValueError('must be an object of text values, such as {"crm_id": "42"}')
+    if len(value) > METADATA_MAX_KEYS:
+        raise ValueError(f"must have at most {METADATA_MAX_KEYS} keys (it has {len(value)})")
+    errors: dict[str, str] = {}
+    for key, item in value.items():
+        try:
+            metadata_key(key)
+            metadata_value(item)
+        except ValueError as exc:
+            errors[text_rule.printable(str(key))] = str(exc)
+    if errors:
+        raise MetadataError(errors)
+    return value
+
+
+class MetadataError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(next(iter(errors.values())))
+        self.errors = errors
 
 
 def external_id(value) -> str:

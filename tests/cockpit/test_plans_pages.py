@@ -21,20 +21,32 @@ def items(tenant):
 
 @pytest.fixture
 def every_model(tenant, items):
-    """A draft with one charge of every pricing model."""
-    api_calls, payments, requests = items["api_calls"], items["payments"], items["requests"]
+    """A draft with one charge of every pricing model (one charge per metric: each model its own "API calls")."""
+    payments, requests = items["payments"], items["requests"]
+    api_calls = {
+        model: catalog.metric_create(
+            merchant=tenant.merchant, code=f"api_calls_{model}", name="API calls", event_codes=["api_call"]
+        )
+        for model in ("volume", "per_unit", "package", "flat", "stairstep")
+    }
+    api_calls["tiered"] = items["api_calls"]
     tiers = [
         {"up_to": "10000", "unit_amount": "0.01", "flat_amount": "0"},
         {"up_to": None, "unit_amount": "0.005", "flat_amount": "20"},
     ]
     charges = [
-        {"metric": api_calls, "model": "tiered", "params": {"tiers": tiers}, "included_units": Decimal("1000")},
-        {"metric": api_calls, "model": "volume", "params": {"tiers": tiers}},
-        {"metric": api_calls, "model": "per_unit", "params": {"unit_amount": "0.002"}},
-        {"metric": api_calls, "model": "package", "params": {"package_size": "10", "amount": "5"}},
-        {"metric": api_calls, "model": "flat", "params": {"amount": "15"}, "minimum_amount": Decimal("20")},
         {
-            "metric": api_calls,
+            "metric": api_calls["tiered"],
+            "model": "tiered",
+            "params": {"tiers": tiers},
+            "included_units": Decimal("1000"),
+        },
+        {"metric": api_calls["volume"], "model": "volume", "params": {"tiers": tiers}},
+        {"metric": api_calls["per_unit"], "model": "per_unit", "params": {"unit_amount": "0.002"}},
+        {"metric": api_calls["package"], "model": "package", "params": {"package_size": "10", "amount": "5"}},
+        {"metric": api_calls["flat"], "model": "flat", "params": {"amount": "15"}, "minimum_amount": Decimal("20")},
+        {
+            "metric": api_calls["stairstep"],
             "model": "stairstep",
             "params": {"steps": [{"up_to": "10", "amount": "100"}, {"up_to": None, "amount": "50"}]},
         },
@@ -58,8 +70,9 @@ def draft_of(plan: Plan) -> PlanVersion:
 
 
 def tiered_form(**changes) -> dict:
+    """A new charge's form: on ``requests``, since the draft already charges ``api_calls`` (one charge per metric)."""
     return {
-        "metric": "api_calls",
+        "metric": "requests",
         "model": "tiered",
         "timing": "in_arrears",
         "included_units": "",
@@ -195,9 +208,13 @@ class TestPlanPage:
 
     @pytest.mark.parametrize("rows", [3, 30])
     def test_queries_do_not_grow_with_the_charges(self, client, tenant, items, rows, django_assert_max_num_queries):
-        charges = [
-            {"metric": items["api_calls"], "model": "per_unit", "params": {"unit_amount": f"0.{number:02d}"}}
+        metrics = [
+            catalog.metric_create(merchant=tenant.merchant, code=f"m{number}", name=f"M{number}", event_codes=["e"])
             for number in range(rows)
+        ]
+        charges = [
+            {"metric": metric, "model": "per_unit", "params": {"unit_amount": f"0.{number:02d}"}}
+            for number, metric in enumerate(metrics)
         ]
         plan = pro_plan(tenant.merchant, items, charges=charges)
         for _ in range(2):
