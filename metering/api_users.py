@@ -86,6 +86,7 @@ class CustomerUsersView(_CustomerScoped):
     @extend_schema(
         operation_id="customers_users_list",
         parameters=[OpenApiParameter("at", str, description="Only users provisioned at this instant.")],
+        responses=UserOutputSerializer(many=True),
     )
     def get(self, request, customer_external_id):
         customer = self.customer()
@@ -127,7 +128,7 @@ class CustomerUserDetailView(_CustomerScoped):
 
     @extend_schema(
         parameters=[OpenApiParameter("at", str, description="Effective time of the deprovisioning (default now).")],
-        responses=UserDetailSerializer,
+        responses={200: UserDetailSerializer},  # the user as deprovisioned, with its history (not a bare 204)
     )
     def delete(self, request, customer_external_id, user_external_id):
         user = self.user()

@@ -7,7 +7,7 @@ parsers, they cover every DRF view; the two ingestion POSTs parse their bodies t
 """
 
 from rest_framework import parsers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 
 from atlas import text
 
@@ -31,8 +31,11 @@ def _check_form(data) -> None:
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
-        _refuse(text.first_problem(data))
+        try:
+            data = super().parse(stream, media_type, parser_context)
+            _refuse(text.first_problem(data))
+        except RecursionError:  # a body nested thousands of levels deep: Python's decoder gives up
+            raise ParseError("JSON parse error - the body is nested too deeply.")
         return data
 
 

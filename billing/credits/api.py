@@ -26,7 +26,10 @@ class CustomerScopedView(MerchantAPIView):
 class CreditGrantsView(CustomerScopedView):
     queryset = CreditGrant.objects.all()
 
-    @extend_schema(responses=page_of(CreditGrantSerializer(many=True), "PaginatedCreditGrantList"))
+    @extend_schema(
+        operation_id="customers_credit_grants_list",
+        responses=page_of(CreditGrantSerializer(many=True), "PaginatedCreditGrantList"),
+    )
     def get(self, request, external_id: str):
         customer = self.customer(external_id)
         summary = credit_summary(customer=customer, at=timezone.now())

@@ -136,7 +136,11 @@ class _EntitlementsView(_CustomerView):
 
 
 class CustomerEntitlementsView(_EntitlementsView):
-    @extend_schema(parameters=[AT_PARAMETER], responses=page_of(EntitlementSerializer(many=True), "EntitlementList"))
+    @extend_schema(
+        operation_id="customers_entitlements_list",
+        parameters=[AT_PARAMETER],
+        responses=page_of(EntitlementSerializer(many=True), "EntitlementList"),
+    )
     def get(self, request, external_id):
         return Response({"results": [entitlement_json(item) for item in self.check(external_id)], "next": None})
 
