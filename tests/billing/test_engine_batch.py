@@ -122,7 +122,7 @@ def walk(merchant, setup) -> None:
 
 
 def snapshot(merchant) -> list:
-    invoices = Invoice.objects.filter(merchant=merchant).order_by("subscription__external_id", "period_start")
+    invoices = Invoice.objects.filter(merchant=merchant).order_by("subscription__external_id", "issued_at")
     out = []
     for invoice in invoices:
         lines = [
