@@ -2,13 +2,13 @@
 
 from django.http import HttpResponse
 
-from atlas.money import to_str
 from billing.credit_notes.models import CreditNote
-from billing.invoices.pdf import inline_pdf, merchant_details, pdf_quantity, render_pdf
+from billing.display import date_text, money_text, percent_text
+from billing.invoices.pdf import inline_pdf, merchant_details, render_pdf
 
 
 def credit_note_pdf_context(note: CreditNote) -> dict:
-    invoice, currency = note.invoice, note.currency
+    invoice, currency, tz = note.invoice, note.currency, note.invoice.merchant.timezone
     details = merchant_details(invoice)
     if note.amount_applied:
         outcome = f"Taken off the amount due of invoice {invoice.number}."
@@ -22,11 +22,13 @@ def credit_note_pdf_context(note: CreditNote) -> dict:
         "footer": f"{details['name']} · {note.number}",
         "merchant": details,
         "reason": note.get_reason_display(),
-        "lines": [(line, to_str(line.amount, currency)) for line in note.lines.all()],
-        "subtotal": to_str(note.subtotal, currency),
-        "tax": to_str(note.tax, currency),
-        "tax_percent": pdf_quantity(note.tax_rate * 100),
-        "total": to_str(note.total, currency),
+        "issued": date_text(note.issued_at, tz),
+        "invoice_issued": date_text(invoice.issued_at, tz),
+        "lines": [(line, money_text(line.amount, currency)) for line in note.lines.all()],
+        "subtotal": money_text(note.subtotal, currency),
+        "tax": money_text(note.tax, currency),
+        "tax_percent": percent_text(note.tax_rate),
+        "total": money_text(note.total, currency),
         "outcome": outcome,
     }
 

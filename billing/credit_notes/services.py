@@ -34,7 +34,7 @@ from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credit_notes.selectors import CREDITABLE_STATES, LineCredit, creditable_lines, creditable_total
 from billing.credits.services import credit_grant_create
 from billing.invoices.models import Invoice, InvoiceCounter
-from billing.invoices.services import IllegalTransition, invoice_audit, invoice_lock
+from billing.invoices.services import IllegalTransition, invoice_audit, invoice_lock, invoice_pdf_follow
 
 ZERO = Decimal("0")
 
@@ -159,4 +159,5 @@ def credit_note_issue(
         settled = ", settled by credit note" if locked.status != previous else ""
         invoice_audit(locked, from_state=previous, to_state=locked.status, actor=actor, at=at,
                       note=f"credit note {note.number}: {to_str(total, currency)} {currency}{settled}")  # fmt: skip
+        invoice_pdf_follow(locked)  # the invoice's PDF shows the note: rendered again after commit
     return note

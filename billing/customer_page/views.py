@@ -19,7 +19,6 @@ from django.views.generic import TemplateView
 from rest_framework.exceptions import ValidationError
 
 from atlas.api.exceptions import Conflict
-from atlas.money import to_str
 from atlas.tenancy import MerchantPageMixin
 from billing.credits.forms import CreditGrantForm
 from billing.credits.models import CreditLedgerEntry
@@ -27,6 +26,7 @@ from billing.credits.selectors import credit_summary
 from billing.credits.serializers import CreditGrantInputSerializer
 from billing.credits.services import credit_grant_create
 from billing.customer_page.forms import DeprovisionForm, ProvisionForm
+from billing.display import money_with_currency, quantity_text
 from billing.invoices.models import Invoice
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.selectors import subscription_period_at, subscription_status
@@ -46,21 +46,6 @@ STATUS_BADGES = {"active": "ok", "trialing": "warn", "pending": "muted", "termin
 INVOICE_BADGES = {"draft": "warn", "finalized": "", "paid": "ok", "void": "muted"}
 
 
-def quantity(value: Decimal | None) -> str:
-    """1000.0000000000 → "1,000"; 12.5 → "12.5"."""
-    if value is None:
-        return ""
-    text = format(Decimal(value).normalize(), "f")
-    whole, _, fraction = text.partition(".")
-    sign = "-" if whole.startswith("-") else ""
-    whole = f"{int(whole.lstrip('-')):,}"
-    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
-
-
-def amount(value: Decimal | None, currency: str) -> str:
-    return "" if value is None else f"{to_str(value, currency)} {currency}"
-
-
 def invoice_url(pk: int) -> str:
     try:
         return reverse("cockpit:invoice", kwargs={"pk": pk})
@@ -72,14 +57,14 @@ def limit_meter(entitlement) -> dict:
     """A limit entitlement as a progress bar: "750 / 1,000", how full, and how worried to look."""
     usage = entitlement.usage or Decimal(0)
     if entitlement.limit == Feature.UNLIMITED:
-        return {"text": f"{quantity(usage)} / unlimited", "percent": 0, "tone": "", "unlimited": True}
+        return {"text": f"{quantity_text(usage)} / unlimited", "percent": 0, "tone": "", "unlimited": True}
     if not entitlement.limit:
         return {"text": "no access", "percent": 0, "tone": "bad", "unlimited": False}
     ratio = usage / Decimal(entitlement.limit)
     percent = int(min(ratio, Decimal(1)) * 100)
     tone = "bad" if ratio >= 1 else "warn" if ratio >= Decimal("0.8") else ""
-    return {"text": f"{quantity(usage)} / {quantity(Decimal(entitlement.limit))}", "percent": percent, "tone": tone,
-            "unlimited": False}  # fmt: skip
+    text = f"{quantity_text(usage)} / {quantity_text(Decimal(entitlement.limit))}"
+    return {"text": text, "percent": percent, "tone": tone, "unlimited": False}
 
 
 class CustomerDetailView(MerchantPageMixin, TemplateView):
@@ -98,6 +83,7 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
         context = self.get_context_data(
             customer=customer,
             now=now,
+            tz=self.request.merchant.timezone,
             subscriptions=subscriptions,
             # "billed" only means something for a customer with a subscription to bill today
             subscribed=any(row["status"] in ("active", "trialing") for row in subscriptions),
@@ -136,17 +122,17 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
             currency = usage.currency
             out.append({
                 "usage": usage,
-                "amount": amount(usage.amount, currency),
+                "amount": money_with_currency(usage.amount, currency),
                 "charges": [
                     {
                         "charge": line.charge,
-                        "quantity": quantity(line.quantity),
+                        "quantity": quantity_text(line.quantity),
                         "events": line.events_count,
-                        "amount": amount(line.amount, currency),
+                        "amount": money_with_currency(line.amount, currency),
                         "groups": [
                             {"group": ", ".join(f"{k}={v}" for k, v in group.group.items()),
-                             "quantity": quantity(group.quantity),
-                             "amount": amount(group.amount, currency) if group.amount is not None else ""}
+                             "quantity": quantity_text(group.quantity),
+                             "amount": money_with_currency(group.amount, currency) if group.amount is not None else ""}
                             for group in line.groups
                         ],
                     }
@@ -169,16 +155,16 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
         balances = [
             {
                 "currency": currency,
-                **{key: amount(value, currency) for key, value in totals.items()},
+                **{key: money_with_currency(value, currency) for key, value in totals.items()},
             }
             for currency, totals in summary["currencies"].items()
         ]
         grants = [
             {
                 "grant": state.grant,
-                "amount": amount(state.grant.amount, state.grant.currency),
-                "remaining": amount(state.remaining, state.grant.currency),
-                "available": amount(state.available, state.grant.currency),
+                "amount": money_with_currency(state.grant.amount, state.grant.currency),
+                "remaining": money_with_currency(state.remaining, state.grant.currency),
+                "available": money_with_currency(state.available, state.grant.currency),
                 "status": "expired" if state.is_expired else "depleted" if state.remaining <= 0 else "active",
             }
             for state in summary["states"]
@@ -192,7 +178,7 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
         entries = [
             {
                 "entry": entry,
-                "amount": amount(entry.amount, entry.grant.currency),
+                "amount": money_with_currency(entry.amount, entry.grant.currency),
                 "invoice_url": invoice_url(entry.invoice_id) if entry.invoice_id else None,
             }
             for entry in ledger
@@ -210,9 +196,9 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
             {
                 "invoice": invoice,
                 "url": invoice_url(invoice.pk),
-                "total": amount(invoice.total, invoice.currency),
-                "credited": amount(invoice.credited, invoice.currency) if invoice.credited else "—",
-                "due": amount(invoice.amount_due, invoice.currency),
+                "total": money_with_currency(invoice.total, invoice.currency),
+                "credited": money_with_currency(invoice.credited, invoice.currency) if invoice.credited else "—",
+                "due": money_with_currency(invoice.amount_due, invoice.currency),
                 "badge": INVOICE_BADGES.get(invoice.status, ""),
             }
             for invoice in invoices
@@ -289,7 +275,7 @@ class CustomerCreditGrantView(CustomerDetailView):
             serializer = CreditGrantInputSerializer(data=data, context={"customer": customer})
             if serializer.is_valid():
                 grant = credit_grant_create(merchant=request.merchant, customer=customer, **serializer.validated_data)
-                messages.success(request, f"Granted {amount(grant.amount, grant.currency)}.")
+                messages.success(request, f"Granted {money_with_currency(grant.amount, grant.currency)}.")
                 return redirect("cockpit:customer", external_id=customer.external_id)
             _attach(form, serializer.errors)
         return self.render_to_response(self.page_context(customer, grant_form=form), status=400)

@@ -97,6 +97,9 @@ class Invoice(models.Model):
 
     pdf = models.CharField(max_length=255, blank=True, help_text="Path of the rendered PDF under MEDIA_ROOT.")
     pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    pdf_key = models.CharField(
+        max_length=16, blank=True, help_text="The state the stored PDF shows (billing.invoices.pdf.invoice_pdf_key)."
+    )
     pdf_queued_at = models.DateTimeField(null=True, blank=True, help_text="Claimed for rendering (retried if stale).")
     created_at = models.DateTimeField(default=dj_timezone.now)
 

@@ -1,8 +1,12 @@
-"""Reads of invoices: list filters and the events behind a usage line (traceability)."""
+"""Reads of invoices: list filters, the events behind a usage line (traceability), what settled an invoice."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from billing.invoices.models import InvoiceLine
+from billing.invoices.models import Invoice, InvoiceLine
 from metering.aggregation import events_for
 from metering.models import Event
 
@@ -38,3 +42,41 @@ def invoice_line_events(*, line: InvoiceLine) -> QuerySet:
         exclude_users=excluded,
     )
     return events.order_by("-timestamp", "-id")
+
+
+@dataclass(frozen=True)
+class SettlementRow:
+    """One row between an invoice's total and its amount due: ``amount`` is signed as it acts on what is due."""
+
+    kind: str  # "credit_note", "returned" (a note's total given back after payment), "payment", "void"
+    label: str
+    at: datetime | None
+    amount: Decimal
+
+
+def invoice_settlement(invoice: Invoice) -> list[SettlementRow]:
+    """What takes an invoice from its ``total`` to its ``amount_due``, in date order, so that
+    total + the rows = amount due reads off the document (SPEC §11.1).
+
+    A credit note on an unpaid invoice comes off what is due. One on a paid invoice credits what was paid: its total
+    comes off, and the same amount is given back (customer credit or a refund), so nothing becomes due again.
+    Payments: ``amount_paid`` as one row at ``paid_at`` (the invoice records no payment of its own yet). A void
+    cancels what was left.
+    """
+    rows: list[tuple[datetime | None, int, SettlementRow]] = []
+    for note in invoice.credit_notes.all():
+        given_back = note.amount_credited + note.amount_refunded
+        order = 2 if given_back else 0  # at one instant: notes before a payment come off what it paid
+        rows.append((note.issued_at, order, SettlementRow("credit_note", f"Credit note {note.number}", note.issued_at,
+                                                          -note.total)))  # fmt: skip
+        if given_back:
+            label = "Added to your credit balance" if note.amount_credited else "Refunded"
+            rows.append((note.issued_at, 3, SettlementRow("returned", label, note.issued_at,
+                                                          given_back)))  # fmt: skip
+    if invoice.amount_paid:
+        rows.append((invoice.paid_at, 1, SettlementRow("payment", "Paid", invoice.paid_at, -invoice.amount_paid)))
+    if invoice.status == Invoice.Status.VOID:
+        left = invoice.total + sum((row.amount for _, _, row in rows), Decimal(0))
+        rows.append((invoice.voided_at, 4, SettlementRow("void", "Void", invoice.voided_at, -left)))
+    far = datetime.max.replace(tzinfo=UTC)
+    return [row for _, _, row in sorted(rows, key=lambda item: (item[0] or far, item[1]))]

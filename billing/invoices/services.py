@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from atlas.money import round_line
@@ -143,14 +144,32 @@ def invoice_finalize(*, invoice: Invoice, at: datetime | None = None, actor: str
         if locked.status == Invoice.Status.PAID:
             invoice_audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at,
                    note="nothing due")  # fmt: skip
-        transaction.on_commit(lambda: _queue_pdf(locked.pk))
+        invoice_pdf_follow(locked)
     return locked
 
 
-def _queue_pdf(invoice_id: int) -> None:
-    """Claim the rendering (compare-and-set, shared with the billing run's retry pass) and queue it."""
-    if Invoice.objects.filter(pk=invoice_id, pdf="", pdf_queued_at__isnull=True).update(pdf_queued_at=timezone.now()):
+PDF_CLAIM_EXPIRES = timedelta(hours=1)  # a claim this old is a rendering that failed: taken again
+
+
+def invoice_pdf_queue(*, invoice_id: int) -> bool:
+    """Claim the rendering of an issued invoice's PDF (compare-and-set on ``pdf_queued_at``, the claim the billing
+    run's retry pass also takes) and queue it; False if a rendering is claimed already (it renders the state it
+    finds when it stores, so it covers this change too). Call after commit."""
+    stale = timezone.now() - PDF_CLAIM_EXPIRES
+    claimed = (
+        Invoice.objects.filter(pk=invoice_id).exclude(status=Invoice.Status.DRAFT)
+        .filter(Q(pdf_queued_at__isnull=True) | Q(pdf_queued_at__lt=stale))
+        .update(pdf_queued_at=timezone.now())
+    )  # fmt: skip
+    if claimed:
         queue_invoice_pdf(invoice_id)
+    return bool(claimed)
+
+
+def invoice_pdf_follow(invoice: Invoice) -> None:
+    """The stored PDF follows the invoice: once the caller's transaction commits, render it again (SPEC §11.1)."""
+    invoice_id = invoice.pk
+    transaction.on_commit(lambda: invoice_pdf_queue(invoice_id=invoice_id), robust=True)
 
 
 def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
@@ -173,6 +192,7 @@ def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = S
         locked.amount_due = ZERO
         locked.save(update_fields=["status", "voided_at", "amount_due"])
         invoice_audit(locked, from_state=previous, to_state=Invoice.Status.VOID, actor=actor, at=at)
+        invoice_pdf_follow(locked)
     return locked
 
 
@@ -189,6 +209,7 @@ def invoice_mark_paid(*, invoice: Invoice, at: datetime | None = None, actor: st
         locked.paid_at = at
         locked.save(update_fields=["amount_paid", "amount_due", "status", "paid_at"])
         invoice_audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at)
+        invoice_pdf_follow(locked)
     return locked
 
 

@@ -117,6 +117,7 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
             next_query=next_query,
             first_query=params.urlencode() if data["after"] else None,
             statuses=Invoice.Status,
+            tz=self.request.merchant.timezone,
         )
         return context
 
@@ -145,12 +146,12 @@ class InvoiceDetailView(MerchantPageMixin, TemplateView):
             ],
             can_credit=invoice.status in CREDITABLE_STATES and creditable > 0,
             creditable_total=money_text(creditable, currency),
-            credited=money_text(invoice.credited, currency),
             credit_reasons=CreditNote.Reason.choices,
             credit_methods=CreditNote.Method.choices,
         )
         context.update(
             invoice=invoice,
+            tz=invoice.merchant.timezone,
             pdf=invoice_pdf_context(invoice),
             credit_applications=[
                 (application, money_text(application.amount, invoice.currency))

@@ -1,7 +1,9 @@
-"""Template filters of billing documents (invoice and credit note PDFs)."""
+"""Template filters of billing documents (invoice and credit note PDFs, the invoice and customer pages)."""
 
 from django import template
 from django.utils.safestring import mark_safe
+
+from billing import display
 
 register = template.Library()
 
@@ -19,3 +21,27 @@ def css_string(value) -> str:
     """
     text = str(value)
     return mark_safe("".join(f"\\{ord(char):x} " if char in _CSS_SPECIAL else char for char in text))
+
+
+# The formatting of billing.display, for templates: {{ value|day:tz }}, {{ value|moment:tz }},
+# {{ value|money:currency }}, {{ value|quantity }}. One module decides; these only pass the value on.
+
+
+@register.filter
+def day(value, tz=None) -> str:
+    return display.date_text(value, tz)
+
+
+@register.filter
+def moment(value, tz=None) -> str:
+    return display.date_time_text(value, tz)
+
+
+@register.filter
+def money(value, currency) -> str:
+    return display.money_text(value, currency)
+
+
+@register.filter
+def quantity(value) -> str:
+    return display.quantity_text(value)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from billing.credit_notes.services import credit_note_issue
 from billing.credits.services import credit_grant_create
+from billing.display import date_text
 from billing.models import CreditGrant, CreditLedgerEntry, Invoice
 from billing.runs.engine import billing_run
 from customers.models import CustomerUser, ProvisioningChange
@@ -155,7 +156,8 @@ class TestCustomerPage:
         content = response.content.decode()
         assert "Pro</a> <small>v1</small>" in content
         assert row["period"].start == row["subscription"].started_at
-        assert f"{row['period'].start:%Y-%m-%d} → {row['period'].end:%Y-%m-%d}" in content
+        tz = tenant.merchant.timezone
+        assert f"{date_text(row['period'].start, tz)} → {date_text(row['period'].end, tz)}" in content
 
     def test_a_usage_bar_shows_usage_against_the_limit(self, client, tenant, acme):
         login(client, tenant)
@@ -176,7 +178,7 @@ class TestCustomerPage:
         login(client, tenant)
         response = client.get("/customers/newbie/")
         assert response.context["subscriptions"][0]["status"] == "trialing"
-        assert f"until {subscription.trial_ends_at:%Y-%m-%d}" in response.content.decode()
+        assert f"until {date_text(subscription.trial_ends_at, merchant.timezone)}" in response.content.decode()
 
     def test_credits_show_balance_grants_and_ledger(self, client, tenant, acme):
         credit_grant_create(
