@@ -19,6 +19,7 @@ The rules (docs/subscriptions.md, "CSV import"):
 - No query per row: a handful of chunked reads (customers, plans, existing subscriptions) and a bulk insert.
 """
 
+import csv
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -38,6 +39,7 @@ from customers.models import Customer
 CHUNK = 2_000
 REQUIRED = ("external_id", "customer", "plan", "start_date")
 COLUMNS = (*REQUIRED, "plan_version", "billing_anchor", "trial_days")
+SUBSCRIPTION_ONLY = frozenset(COLUMNS) - {"external_id"}
 ANCHORS = tuple(Subscription.Anchor.values)
 MAX_TRIAL_DAYS = 3650  # as the API's trial_days
 MAX_VERSION = 2**31 - 1
@@ -104,6 +106,23 @@ def subscriptions_import(*, merchant: Merchant, data: bytes, dry_run: bool = Fal
     if not dry_run and new:
         _write(merchant, new)
     return report
+
+
+def is_subscriptions_file(data: bytes) -> bool:
+    """Whether the header names a column only a subscriptions file has (``customer``, ``plan``, ``start_date``, …).
+
+    Lenient on purpose: it only picks the importer, which then reads the file strictly and reports what is wrong.
+    """
+    text = data[:65_536].decode("utf-8-sig", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return False
+    delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    try:
+        header = next(csv.reader([lines[0]], delimiter=delimiter), [])
+    except csv.Error:
+        return False
+    return bool({cell.strip().lower() for cell in header} & SUBSCRIPTION_ONLY)
 
 
 # Reading cells (no database).

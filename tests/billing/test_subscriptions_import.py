@@ -266,3 +266,52 @@ class TestApi:
         assert response.status_code == 400
         assert response.json()["error"]["fields"]["rows[2].customer"] == "no customer with external_id 'acme'"
         assert response.json()["error"]["fields"]["rows[2].plan"] == "no plan with code 'pro'"
+
+
+class TestCockpit:
+    """The customers import page takes a subscriptions file too: recognised by its header, or chosen."""
+
+    def upload(self, client, tenant, text: str, **data):
+        client.login(username=tenant.user.username, password="correct-horse-battery")
+        file = SimpleUploadedFile("book.csv", text.encode(), content_type="text/csv")
+        return client.post("/customers/import/", {"file": file, **data})
+
+    def test_the_form_labels_name_their_fields(self, client, tenant):
+        client.login(username=tenant.user.username, password="correct-horse-battery")
+        page = client.get("/customers/import/").content.decode()
+        assert '<label for="id_file">CSV file:</label>' in page
+        assert '<label for="id_kind">Kind of file:</label>' in page
+
+    def test_a_subscriptions_header_gets_the_subscriptions_preview_then_confirm_imports_it(self, client, tenant, book):
+        response = self.upload(client, tenant, GOOD)
+        assert response.status_code == 200
+        assert response.context["kind"] == "subscriptions"
+        assert b"<strong>3</strong> subscriptions to create" in response.content
+        assert b"<td>globex</td>" in response.content and b"2025-11-29T00:00:00Z" in response.content
+        assert Subscription.objects.count() == 0
+        confirm = response.context["confirm_form"].initial
+        response = client.post("/customers/import/", confirm)
+        assert response.status_code == 302
+        assert [s[0] for s in stored()] == ["s1", "s2", "s3"]
+        page = client.get(response["Location"])
+        assert b"Imported 3 rows: 3 subscriptions created, 0 unchanged." in page.content
+
+    def test_row_errors_of_a_subscriptions_file_are_shown_and_nothing_can_be_confirmed(self, client, tenant, book):
+        response = self.upload(client, tenant, "external_id;customer;plan;start_date\ns1;nobody;pro;2025-10-01\n")
+        assert response.status_code == 400
+        assert (
+            b"<td>2</td><td>customer</td><td>no customer with external_id &#x27;nobody&#x27;</td>" in response.content
+        )
+        assert "confirm_form" not in response.context
+
+    def test_the_kind_may_be_chosen_instead_of_recognised(self, client, tenant, book):
+        response = self.upload(client, tenant, "external_id,name\nc9,Nine\n", kind="subscriptions")
+        assert response.status_code == 400
+        assert [(e.row, e.column) for e in response.context["errors"]] == [
+            (1, "name"), (1, "customer"), (1, "plan"), (1, "start_date"),
+        ]  # fmt: skip
+
+    def test_a_customers_header_still_gets_the_customers_import(self, client, tenant, book):
+        response = self.upload(client, tenant, "external_id,name\nc9,Nine\n")
+        assert response.context["kind"] == "customers"
+        assert b"<strong>1</strong> to create" in response.content
