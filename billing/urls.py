@@ -4,6 +4,7 @@ from django.urls import path
 
 from billing.credit_notes.views import CreditNotePdfView, InvoiceCreditNoteView
 from billing.customer_page import views as customer_views
+from billing.imports.views import ImportView
 from billing.invoices.views import InvoiceActionView, InvoiceDetailView, InvoiceListView, InvoicePdfView
 from billing.reports import views as report_views
 
@@ -24,6 +25,8 @@ urlpatterns: list = [
     path("analytics/", report_views.AnalyticsView.as_view(), name="analytics"),
     path("exports/", report_views.ExportsView.as_view(), name="exports"),
     path("exports/download/", report_views.ExportDownloadView.as_view(), name="export-download"),
+    # The CSV import page (billing/imports/): customers or subscriptions files; before the customer page's path.
+    path("customers/import/", ImportView.as_view(), name="customer-import"),
     # The customer page (billing/customer_page/): it composes every app.
     path("customers/<str:external_id>/", customer_views.CustomerDetailView.as_view(), name="customer"),
     path(

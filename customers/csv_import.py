@@ -101,7 +101,7 @@ class _Row:
 def customers_import(*, merchant: Merchant, data: bytes, dry_run: bool = False) -> ImportReport:
     """Validate every row of ``data``; unless ``dry_run`` or any error, upsert them all in one transaction."""
     report = ImportReport(dry_run=dry_run)
-    parsed = _parse(data, report)
+    parsed = read_rows(data, report)
     if parsed is None:
         return report
     header, rows = parsed
@@ -122,7 +122,16 @@ def customers_import(*, merchant: Merchant, data: bytes, dry_run: bool = False) 
 # Parsing and per-row checks (no database).
 
 
-def _parse(data: bytes, report: ImportReport):
+def read_rows(
+    data: bytes, report: ImportReport, *, check_header=None, read_row=None, required=REQUIRED, noun="customer"
+):
+    """The header and the valid rows of ``data`` (None when the file as a whole is refused); errors go to ``report``.
+
+    Shared with the subscriptions import (``billing/subscriptions/csv_import.py``), which passes its own header check
+    (``check_header(header, number, report) -> bool``), row reader (``read_row(header, record, number, report)``,
+    returning an object with ``number`` and ``external_id``, or None), required columns and noun.
+    """
+    check_header, read_row = check_header or _check_header, read_row or _row
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -146,13 +155,13 @@ def _parse(data: bytes, report: ImportReport):
                 continue
             if header is None:
                 header, header_number = [cell.strip().lower() for cell in record], number
-                if not _check_header(header, number, report):
+                if not check_header(header, number, report):
                     return None
                 continue
             if len(rows) >= MAX_ROWS:
                 report.errors.append(RowError(None, "", f"has more than {MAX_ROWS} rows; split it"))
                 return None
-            row = _row(header, record, number, report)
+            row = read_row(header, record, number, report)
             if row is None:
                 continue
             if row.external_id in seen:
@@ -166,10 +175,11 @@ def _parse(data: bytes, report: ImportReport):
         report.errors.append(RowError(number + 1, "", _csv_error(str(exc), delimiter)))
         return None
     if header is None:
-        report.errors.append(RowError(None, "", "is empty: expected a header row naming external_id and name"))
+        naming = " and ".join([", ".join(required[:-1]), required[-1]] if len(required) > 1 else required)
+        report.errors.append(RowError(None, "", f"is empty: expected a header row naming {naming}"))
         return None
     if not rows and not report.errors:
-        report.errors.append(RowError(None, "", f"has a header on row {header_number} but no customer rows"))
+        report.errors.append(RowError(None, "", f"has a header on row {header_number} but no {noun} rows"))
     return header, rows
 
 

@@ -4,5 +4,4 @@ from customers import views
 
 urlpatterns = [
     path("customers/", views.CustomerListView.as_view(), name="customers"),
-    path("customers/import/", views.CustomerImportView.as_view(), name="customer-import"),
 ]

@@ -1,98 +1,18 @@
-"""Cockpit: the customer list, and the customer CSV upload (previewed before anything is written).
+"""Cockpit: the customer list.
 
-The customer page itself composes every app and lives in ``billing/customer_page/``.
+The customer page and the CSV import page (customers or subscriptions) compose several apps and live in billing:
+``billing/customer_page/`` and ``billing/imports/``.
 """
 
-import uuid
-
 from django import forms
-from django.contrib import messages
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from atlas.api.exceptions import Conflict
-from atlas.tenancy import MerchantEditMixin, MerchantPageMixin
-from customers.csv_import import customers_import
-from customers.forms import CustomerImportConfirmForm, CustomerImportForm
+from atlas.tenancy import MerchantPageMixin
 from customers.models import Customer
 from customers.selectors import customers_filter
-
-PREVIEW_CHANGES = 200
-SESSION_KEY = "customer_import_tokens"
-
-
-class CustomerImportView(MerchantEditMixin, TemplateView):
-    """Upload → preview (a dry run, with every row error) → confirm (the same file, imported)."""
-
-    template_name = "customers/import.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context.setdefault("form", CustomerImportForm())
-        return context
-
-    def post(self, request):
-        if "token" in request.POST:
-            return self._confirm(request)
-        form = CustomerImportForm(request.POST, request.FILES)
-        if not form.is_valid():
-            return self.render_to_response(self.get_context_data(form=form), status=400)
-        data = form.cleaned_data["file"].read()
-        report = customers_import(merchant=request.merchant, data=data, dry_run=True)
-        context = {
-            "form": CustomerImportForm(),
-            "report": report,
-            "filename": form.cleaned_data["file"].name,
-            "changes": report.changes[:PREVIEW_CHANGES],
-            "errors": report.errors[:1000],
-        }
-        if report.ok:
-            token = uuid.uuid4().hex
-            default_storage.save(self._path(token), ContentFile(data))
-            request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, [])[-4:], token]
-            context["confirm_form"] = CustomerImportConfirmForm(initial={"token": token})
-        return self.render_to_response(self.get_context_data(**context), status=200 if report.ok else 400)
-
-    def _confirm(self, request):
-        form = CustomerImportConfirmForm(request.POST)
-        tokens = request.session.get(SESSION_KEY, [])
-        if not form.is_valid() or form.cleaned_data["token"] not in tokens:
-            messages.error(request, "This preview has expired; upload the file again.")
-            return redirect("cockpit:customer-import")
-        token = form.cleaned_data["token"]
-        path = self._path(token)
-        if not default_storage.exists(path):
-            messages.error(request, "This preview has expired; upload the file again.")
-            return redirect("cockpit:customer-import")
-        with default_storage.open(path, "rb") as stored:
-            data = stored.read()
-        try:
-            report = customers_import(merchant=request.merchant, data=data, dry_run=False)
-        except Conflict as exc:
-            messages.error(request, str(exc.detail))
-            return redirect("cockpit:customer-import")
-        default_storage.delete(path)
-        request.session[SESSION_KEY] = [t for t in tokens if t != token]
-        if not report.ok:
-            # The customers changed between preview and confirm: show the new errors.
-            context = {"report": report, "errors": report.errors[:1000], "changes": []}
-            return self.render_to_response(self.get_context_data(**context), status=400)
-        messages.success(
-            request,
-            f"Imported {report.rows} rows: {report.created} created, {report.updated} updated, "
-            f"{report.unchanged} unchanged.",
-        )
-        return redirect("cockpit:customer-import")
-
-    def _path(self, token: str) -> str:
-        # The merchant is part of the path: a token never opens another merchant's upload.
-        return f"customer-imports/{self.request.merchant.pk}/{token}.csv"
-
 
 # --- the customer list -------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""REST routes for subscriptions: create, list, show, change plan, cancel (SPEC §8)."""
+"""REST routes for subscriptions: create, import from CSV, list, show, change plan, cancel (SPEC §8, §11.1)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -8,15 +8,18 @@ from rest_framework.response import Response
 
 from atlas.api.routers import Router
 from atlas.api.viewsets import MerchantViewSet
-from billing.subscriptions import selectors, services
+from billing.subscriptions import csv_import, selectors, services
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import CALENDAR_RANGE_ERROR, in_calendar_range
 from billing.subscriptions.serializers import (
     CancelSerializer,
     ChangePlanSerializer,
+    SubscriptionImportResultSerializer,
+    SubscriptionImportSerializer,
     SubscriptionInputSerializer,
     SubscriptionOutputSerializer,
 )
+from customers.api import MAX_REPORTED, import_error_response
 
 
 def _instant(request, name: str):
@@ -81,6 +84,28 @@ class SubscriptionViewSet(MerchantViewSet, mixins.ListModelMixin, mixins.Retriev
         serializer.is_valid(raise_exception=True)
         subscription = services.subscription_create(merchant=self.merchant, **serializer.validated_data)
         return self._show(subscription, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request={"multipart/form-data": SubscriptionImportSerializer}, responses=SubscriptionImportResultSerializer
+    )
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_csv(self, request):
+        """Create subscriptions from CSV (taking over a book). All rows valid or nothing written; ``dry_run=true``
+        previews; a row for an existing subscription with the same values is ``unchanged``."""
+        serializer = SubscriptionImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = csv_import.subscriptions_import(
+            merchant=self.merchant,
+            data=serializer.validated_data["file"].read(),
+            dry_run=serializer.validated_data["dry_run"],
+        )
+        if not report.ok:
+            return import_error_response(report)
+        body = {"dry_run": report.dry_run, "rows": report.rows, **report.counts()}
+        if report.dry_run:
+            body["changes"] = report.changes[:MAX_REPORTED]
+            body["changes_truncated"] = len(report.changes) > MAX_REPORTED
+        return Response(body)
 
     @extend_schema(request=ChangePlanSerializer, responses={201: SubscriptionOutputSerializer})
     @action(detail=True, methods=["post"])

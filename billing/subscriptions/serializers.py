@@ -46,6 +46,20 @@ class SubscriptionInputSerializer(serializers.Serializer):
         return value
 
 
+class SubscriptionImportSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class SubscriptionImportResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    changes = serializers.ListField(child=serializers.DictField(), required=False)
+    changes_truncated = serializers.BooleanField(required=False)
+
+
 class ChangePlanSerializer(serializers.Serializer):
     plan = serializers.CharField(max_length=100)
     plan_version = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1)

@@ -1,5 +1,10 @@
-"""python manage.py run_billing --as-of DATE: the nightly billing pass, on demand (SPEC §9)."""
+"""python manage.py run_billing --as-of DATE: the nightly billing pass, on demand (SPEC §9).
 
+Merchants are billed one after another (each its own ``BillingRun``; nothing a run does crosses merchants), with a
+progress line as each one finishes, then a line of totals.
+"""
+
+from collections import Counter
 from datetime import UTC, date, datetime
 
 from django.core.management.base import BaseCommand, CommandError
@@ -33,11 +38,23 @@ class Command(BaseCommand):
             as_of_check(instant, now=timezone.now())
         except ValueError as exc:
             raise CommandError(f"--as-of: {exc}")
-        scoped = None
         if merchant:
-            scoped = Merchant.objects.filter(slug=merchant).first()
-            if scoped is None:
+            merchants = list(Merchant.objects.filter(slug=merchant))
+            if not merchants:
                 raise CommandError(f"--merchant: no merchant with slug {merchant!r}")
-        run = billing_run(as_of=instant, merchant=scoped, trigger="run_billing command")
-        stats = ", ".join(f"{key} {value}" for key, value in sorted(run.stats.items())) or "nothing to do"
+        else:
+            merchants = list(Merchant.objects.order_by("pk"))
+        totals: Counter = Counter()
+        for position, scoped in enumerate(merchants, start=1):
+            run = billing_run(as_of=instant, merchant=scoped, trigger="run_billing command")
+            totals.update(run.stats)
+            self.stdout.write(f"[{position}/{len(merchants)}] {scoped.slug}: {progress(run.stats)}")
+        stats = ", ".join(f"{key} {value}" for key, value in sorted(totals.items())) or "nothing to do"
         self.stdout.write(f"Billing run as of {instant.isoformat()}: {stats}")
+
+
+def progress(stats: dict) -> str:
+    line = f"{stats.get('invoices_issued', 0)} invoices issued, {stats.get('invoices_finalized', 0)} finalized"
+    if stats.get("errors"):
+        line += f", {stats['errors']} errors (see the log; the next run retries them)"
+    return line
