@@ -79,8 +79,11 @@ def prepare_database(script: str, suffix: str) -> tuple[str, dict]:
         raise SystemExit(f"{script} measures PostgreSQL: set DATABASE_URL=postgres://...")
     url = own_database(url, suffix)
     print(load())
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench", "LOG_LEVEL": "ERROR"}
-    os.environ.update({key: env[key] for key in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "LOG_LEVEL")})
+    # Production settings, but plain HTTP on loopback: no redirect to HTTPS (DEBUG=0 turns it on by default).
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench", "LOG_LEVEL": "ERROR",
+           "SECURE_SSL_REDIRECT": "0"}  # fmt: skip
+    settings = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "LOG_LEVEL", "SECURE_SSL_REDIRECT")
+    os.environ.update({key: env[key] for key in settings})
     print(f"database {urlparse(url).path.lstrip('/')}: recreating and migrating")
     recreate_database(url)
     subprocess.run(

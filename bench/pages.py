@@ -57,6 +57,9 @@ def drop_database(url: str) -> None:
 def setup_django(url: str, media: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DEBUG"] = "0"
+    # plain HTTP through the test client: no redirect to HTTPS, cookies sent without TLS
+    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        os.environ[name] = "0"
     os.environ.setdefault("SECRET_KEY", "bench-pages-secret-key-not-for-production-" + "x" * 20)
     os.environ["MEDIA_ROOT"] = media
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atlas.settings")

@@ -75,6 +75,10 @@ def invoice_settlement(invoice: Invoice) -> list[SettlementRow]:
                                                           given_back)))  # fmt: skip
     if invoice.amount_paid:
         rows.append((invoice.paid_at, 1, SettlementRow("payment", "Paid", invoice.paid_at, -invoice.amount_paid)))
+    if invoice.credit_grant_id is not None:  # a negative total became customer credit (SPEC §11.1)
+        granted = invoice.credit_grant.granted_at
+        rows.append((granted, 1, SettlementRow("returned", "Added to your credit balance", granted,
+                                               invoice.credit_grant.amount)))  # fmt: skip
     if invoice.status == Invoice.Status.VOID:
         left = invoice.total + sum((row.amount for _, _, row in rows), Decimal(0))
         rows.append((invoice.voided_at, 4, SettlementRow("void", "Void", invoice.voided_at, -left)))

@@ -4,6 +4,7 @@ import pytest
 
 from billing.credits.selectors import credit_summary
 from billing.invoices.issuing import invoice_issue
+from billing.invoices.selectors import invoice_settlement
 from billing.invoices.services import invoice_finalize
 from billing.models import CreditGrant, CreditLedgerEntry, Invoice
 from billing.runs.engine import billing_run
@@ -67,3 +68,12 @@ def test_a_final_invoice_finalized_on_its_own_becomes_credit_too(tenant, cancele
     assert draft.status == Invoice.Status.DRAFT
     final = invoice_finalize(invoice=draft, at=at(2026, 1, 12))
     assert (final.status, final.amount_due, final.credit_grant.amount) == (Invoice.Status.PAID, D("0.00"), D("19.00"))
+
+
+def test_the_invoice_reads_from_its_negative_total_to_nothing_due(tenant, canceled):
+    cust, sub = canceled
+    billing_run(as_of=at(2026, 2, 1))
+    final = Invoice.objects.get(subscription=sub, is_final=True)
+    rows = [(row.label, row.amount) for row in invoice_settlement(final)]
+    assert rows == [("Added to your credit balance", D("19.00"))]
+    assert final.total + sum(amount for _, amount in rows) == final.amount_due == D("0.00")
