@@ -99,13 +99,19 @@ class CustomerViewSet(MerchantViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         report = csv_import.customers_import(
             merchant=self.merchant, data=upload.read(), dry_run=serializer.validated_data["dry_run"]
         )
-        if not report.ok:
-            return import_error_response(report)
-        body = {"dry_run": report.dry_run, "rows": report.rows, **report.counts()}
-        if report.dry_run:
-            body["changes"] = report.changes[:MAX_REPORTED]
-            body["changes_truncated"] = len(report.changes) > MAX_REPORTED
-        return Response(body)
+        return import_response(report)
+
+
+def import_response(report: csv_import.ImportReport) -> Response:
+    """The answer to a CSV import (customers or subscriptions): the counts and, on a dry run, the changes; or
+    every row error in the error shape."""
+    if not report.ok:
+        return import_error_response(report)
+    body = {"dry_run": report.dry_run, "rows": report.rows, **report.counts()}
+    if report.dry_run:
+        body["changes"] = report.changes[:MAX_REPORTED]
+        body["changes_truncated"] = len(report.changes) > MAX_REPORTED
+    return Response(body)
 
 
 def import_error_response(report: csv_import.ImportReport) -> Response:

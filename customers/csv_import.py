@@ -203,7 +203,9 @@ def _delimiter(text: str) -> str:
     return ","
 
 
-def _check_header(header: list[str], number: int, report: ImportReport) -> bool:
+def check_header(header: list[str], number: int, report: ImportReport, *, required, column_problem) -> bool:
+    """Every column named once, each known (``column_problem(name)`` says why not), the required ones present;
+    errors go to ``report``. Shared by the customers and subscriptions imports."""
     before = len(report.errors)
     seen: set[str] = set()
     for position, name in enumerate(header, start=1):
@@ -211,21 +213,31 @@ def _check_header(header: list[str], number: int, report: ImportReport) -> bool:
             report.errors.append(RowError(number, f"column {position}", "has no name"))
         elif name in seen:
             report.errors.append(RowError(number, name, "appears twice in the header"))
-        elif name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX):
-            try:
-                validators.metadata_key(name[len(METADATA_PREFIX) :])
-            except ValueError as exc:
-                report.errors.append(RowError(number, name, str(exc)))
-        elif name not in COLUMNS:
-            known = ", ".join(COLUMNS)
-            report.errors.append(
-                RowError(number, name, f"unknown column; known columns are {known} and metadata.<key>")
-            )
+        else:
+            problem = column_problem(name)
+            if problem:
+                report.errors.append(RowError(number, name, problem))
         seen.add(name)
-    for name in REQUIRED:
+    for name in required:
         if name not in seen:
             report.errors.append(RowError(number, name, "required column is missing"))
     return len(report.errors) == before
+
+
+def _column_problem(name: str) -> str | None:
+    if name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX):
+        try:
+            validators.metadata_key(name[len(METADATA_PREFIX) :])
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if name not in COLUMNS:
+        return f"unknown column; known columns are {', '.join(COLUMNS)} and metadata.<key>"
+    return None
+
+
+def _check_header(header: list[str], number: int, report: ImportReport) -> bool:
+    return check_header(header, number, report, required=REQUIRED, column_problem=_column_problem)
 
 
 def _row(header: list[str], record: list[str], number: int, report: ImportReport) -> _Row | None:

@@ -17,7 +17,8 @@ from django.db.models import Sum
 from atlas.money import round_line
 from billing.invoices.models import Invoice, InvoiceLine
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.periods import Calendar, Period, proration
+from billing.subscriptions.periods import Period, proration
+from billing.subscriptions.selectors import calendar_for
 from catalog.models import Charge, Metric, PlanVersion
 from catalog.rating import PricedCharge
 from customers.selectors import Exclusion, ExclusionIndex, billing_exclusions
@@ -28,19 +29,6 @@ ZERO = Decimal("0")
 
 
 ADVANCE = PlanVersion.Timing.IN_ADVANCE
-
-
-def calendar_for(subscription: Subscription, *, with_end: bool = True) -> Calendar:
-    version = subscription.plan_version
-    return Calendar(
-        start=subscription.started_at,
-        interval=version.interval,
-        interval_count=version.interval_count,
-        anchor=subscription.billing_anchor,
-        billing_day=subscription.billing_day,
-        timezone=subscription.timezone,
-        end=subscription.ends_at if with_end else None,
-    )
 
 
 def billable_from(subscription: Subscription) -> datetime:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from billing.credits.models import CreditGrant
 from billing.credits.services import credits_consume
-from billing.invoices.builder import ZERO, Draft, InvoiceBuilder, calendar_for, lines_signature
+from billing.invoices.builder import ZERO, Draft, InvoiceBuilder, lines_signature
 from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
 from billing.invoices.services import (
     due_date,
@@ -26,6 +26,8 @@ from billing.invoices.services import (
 )
 from billing.invoices.tasks import queue_invoice_pdf
 from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import Calendar
+from billing.subscriptions.selectors import calendar_for
 
 
 def _save_lines(invoice: Invoice, draft: Draft) -> None:
@@ -36,11 +38,10 @@ def _save_lines(invoice: Invoice, draft: Draft) -> None:
     InvoiceLine.objects.bulk_create(draft.lines)
 
 
-def service_period(subscription: Subscription, instant: datetime, lines: list[InvoiceLine]) -> tuple[datetime, ...]:
+def service_period(calendar: Calendar, instant: datetime, lines: list[InvoiceLine]) -> tuple[datetime, ...]:
     """The service period an invoice issued at ``instant`` bills (SPEC §11.1): the period that ended at ``instant``
     when any line bills time before it (usage and fees in arrears, late-event adjustments), else the period that
     starts there (fees in advance). A final invoice's period ends at the termination."""
-    calendar = calendar_for(subscription)
     if any(line.service_start < instant and line.service_end <= instant for line in lines):
         closing = calendar.period_at(instant - timedelta(microseconds=1))
         start = closing.start if closing is not None else min(line.service_start for line in lines)
@@ -53,7 +54,8 @@ def _new_invoice(subscription: Subscription, instant: datetime, lines: list[Invo
                  cutoff: datetime) -> Invoice:  # fmt: skip
     """The unsaved draft of ``subscription`` at ``instant``, with the customer and merchant snapshot."""
     merchant = subscription.merchant
-    period_start, period_end = service_period(subscription, instant, lines)
+    calendar = calendar_for(subscription)
+    period_start, period_end = service_period(calendar, instant, lines)
     invoice = Invoice(
         merchant=merchant,
         customer=subscription.customer,
@@ -61,7 +63,7 @@ def _new_invoice(subscription: Subscription, instant: datetime, lines: list[Invo
         currency=subscription.plan_version.currency,
         period_start=period_start,
         period_end=period_end,
-        is_final=calendar_for(subscription).period_at(instant) is None,
+        is_final=calendar.period_at(instant) is None,
         issued_at=instant,
         due_at=due_date(issued_at=instant, merchant=merchant),
         grace_until=instant + timedelta(hours=merchant.invoice_grace_hours),
@@ -324,7 +326,8 @@ def invoice_refresh(*, invoice: Invoice, builder: InvoiceBuilder | None = None, 
             return False  # nothing new: leave the draft exactly as it is
         _save_lines(locked, draft)
         invoice_snapshot(locked)
-        locked.period_start, locked.period_end = service_period(subscription, locked.issued_at, draft.lines)
+        period = service_period(calendar_for(subscription), locked.issued_at, draft.lines)
+        locked.period_start, locked.period_end = period
         locked.refreshed_at = cutoff
         invoice_totals(locked)
     return True

@@ -27,17 +27,21 @@ def _calendar(subscription) -> Calendar:
 def service_periods(apps, schema_editor):
     Invoice = apps.get_model("billing", "Invoice")
     InvoiceLine = apps.get_model("billing", "InvoiceLine")
-    invoices = Invoice.objects.select_related("subscription__plan_version").order_by("pk")
+    arrears = InvoiceLine.objects.filter(
+        invoice=models.OuterRef("pk"), service_start__lt=models.OuterRef("issued_at"),
+        service_end__lte=models.OuterRef("issued_at"),
+    ).order_by("service_start")  # fmt: skip
+    invoices = (
+        Invoice.objects.select_related("subscription__plan_version")
+        .annotate(first_arrears=models.Subquery(arrears.values("service_start")[:1]))
+        .filter(first_arrears__isnull=False)  # the others already start at their issue
+        .order_by("pk")
+    )
     batch = []
     for invoice in invoices.iterator(chunk_size=CHUNK):
         instant = invoice.issued_at
-        arrears = InvoiceLine.objects.filter(invoice=invoice, service_start__lt=instant, service_end__lte=instant)
-        if arrears.exists():
-            closing = _calendar(invoice.subscription).period_at(instant - timedelta(microseconds=1))
-            start = closing.start if closing is not None else min(arrears.values_list("service_start", flat=True))
-            period = (start, instant)
-        else:
-            period = (invoice.period_start, invoice.period_end)  # unchanged: it already started at the issue
+        closing = _calendar(invoice.subscription).period_at(instant - timedelta(microseconds=1))
+        period = (closing.start if closing is not None else invoice.first_arrears, instant)
         if period != (invoice.period_start, invoice.period_end):
             invoice.period_start, invoice.period_end = period
             batch.append(invoice)

@@ -19,7 +19,7 @@ from billing.subscriptions.serializers import (
     SubscriptionInputSerializer,
     SubscriptionOutputSerializer,
 )
-from customers.api import MAX_REPORTED, import_error_response
+from customers.api import import_response
 
 
 def _instant(request, name: str):
@@ -99,13 +99,7 @@ class SubscriptionViewSet(MerchantViewSet, mixins.ListModelMixin, mixins.Retriev
             data=serializer.validated_data["file"].read(),
             dry_run=serializer.validated_data["dry_run"],
         )
-        if not report.ok:
-            return import_error_response(report)
-        body = {"dry_run": report.dry_run, "rows": report.rows, **report.counts()}
-        if report.dry_run:
-            body["changes"] = report.changes[:MAX_REPORTED]
-            body["changes_truncated"] = len(report.changes) > MAX_REPORTED
-        return Response(body)
+        return import_response(report)
 
     @extend_schema(request=ChangePlanSerializer, responses={201: SubscriptionOutputSerializer})
     @action(detail=True, methods=["post"])

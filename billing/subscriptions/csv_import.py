@@ -33,7 +33,7 @@ from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import CALENDAR_RANGE_ERROR, in_calendar_range
 from catalog.models import Plan, PlanVersion
 from customers import validators
-from customers.csv_import import ImportReport, RowError, read_rows
+from customers.csv_import import ImportReport, RowError, check_header, read_rows
 from customers.models import Customer
 
 CHUNK = 2_000
@@ -128,21 +128,12 @@ def is_subscriptions_file(data: bytes) -> bool:
 # Reading cells (no database).
 
 
+def _column_problem(name: str) -> str | None:
+    return None if name in COLUMNS else f"unknown column; known columns are {', '.join(COLUMNS)}"
+
+
 def _check_header(header: list[str], number: int, report: ImportReport) -> bool:
-    before = len(report.errors)
-    seen: set[str] = set()
-    for position, name in enumerate(header, start=1):
-        if not name:
-            report.errors.append(RowError(number, f"column {position}", "has no name"))
-        elif name in seen:
-            report.errors.append(RowError(number, name, "appears twice in the header"))
-        elif name not in COLUMNS:
-            report.errors.append(RowError(number, name, f"unknown column; known columns are {', '.join(COLUMNS)}"))
-        seen.add(name)
-    for name in REQUIRED:
-        if name not in seen:
-            report.errors.append(RowError(number, name, "required column is missing"))
-    return len(report.errors) == before
+    return check_header(header, number, report, required=REQUIRED, column_problem=_column_problem)
 
 
 def _read_row(header: list[str], record: list[str], number: int, report: ImportReport, zone: ZoneInfo):

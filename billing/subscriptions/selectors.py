@@ -10,10 +10,8 @@ from billing.subscriptions.periods import Calendar, Period
 from customers.models import Customer
 
 
-def subscription_calendar(subscription: Subscription) -> Calendar | None:
-    """The period calendar of a subscription; None for one that ended the instant it started."""
-    if subscription.ends_at is not None and subscription.ends_at <= subscription.started_at:
-        return None
+def calendar_for(subscription: Subscription, *, with_end: bool = True) -> Calendar:
+    """The period calendar of a subscription (``with_end=False``: as if it had not ended)."""
     version = subscription.plan_version
     return Calendar(
         start=subscription.started_at,
@@ -22,8 +20,15 @@ def subscription_calendar(subscription: Subscription) -> Calendar | None:
         anchor=subscription.billing_anchor,
         billing_day=subscription.billing_day,
         timezone=subscription.timezone,
-        end=subscription.ends_at,
+        end=subscription.ends_at if with_end else None,
     )
+
+
+def subscription_calendar(subscription: Subscription) -> Calendar | None:
+    """The period calendar of a subscription; None for one that ended the instant it started."""
+    if subscription.ends_at is not None and subscription.ends_at <= subscription.started_at:
+        return None
+    return calendar_for(subscription)
 
 
 def subscription_period_at(subscription: Subscription, at: datetime) -> Period | None:
