@@ -122,8 +122,8 @@ def _window(metric: Metric, grant: _Grant, context: _Context, at: datetime):
             timezone=merchant.timezone,
         )
         period = calendar.period_at(at)
-        return period.start, at, None
-    return period.start, at, subscription  # the period so far: events after ``at`` are not counted at ``at``
+        return period.start, context.until or period.end, None
+    return period.start, context.until or period.end, subscription
 
 
 def _usage(metric: Metric, grant: _Grant, context: _Context, at: datetime) -> Decimal:
@@ -195,6 +195,9 @@ class _Context:
     signatures: dict[int, str | None]  # metric id -> its state's stored signature
     subscriptions: list[Subscription]
     plan_features: dict[tuple[int, int], PlanFeature]
+    # An answer for an instant a caller named counts the period's events before it; the answer for now counts
+    # the period's events as stored (whole buckets: the hot path; events are at most 5 minutes ahead of now).
+    until: datetime | None = None
 
 
 def _load(
@@ -247,10 +250,19 @@ def _answers(context: _Context, at: datetime) -> list[Entitlement]:
     return answers
 
 
+def _answers_at(
+    merchant_id: int, external_id: str, key: str | None, at: datetime | None, merchant: Merchant | None = None
+) -> list[Entitlement]:
+    """The answers at ``at``, or now when ``at`` is None (see ``_Context.until``)."""
+    instant = at or timezone.now()
+    context = _load(merchant_id, external_id, key, instant, merchant)
+    context.until = at
+    return _answers(context, instant)
+
+
 def customer_entitlements(*, customer: Customer, at: datetime | None = None) -> list[Entitlement]:
     """Every feature of the merchant as the customer is entitled to it at ``at`` (default now), by key."""
-    at = at or timezone.now()
-    return _answers(_load(customer.merchant_id, customer.external_id, None, at), at)
+    return _answers_at(customer.merchant_id, customer.external_id, None, at)
 
 
 def entitlements_check(
@@ -260,11 +272,9 @@ def entitlements_check(
 
     ``Customer.DoesNotExist`` / ``Feature.DoesNotExist`` when either is unknown to the merchant.
     """
-    at = at or timezone.now()
-    return _answers(_load(merchant.pk, customer_external_id, key, at, merchant), at)
+    return _answers_at(merchant.pk, customer_external_id, key, at, merchant)
 
 
 def customer_entitlement(*, customer: Customer, key: str, at: datetime | None = None) -> Entitlement:
     """One feature's entitlement; ``Feature.DoesNotExist`` for a key the merchant does not have."""
-    at = at or timezone.now()
-    return _answers(_load(customer.merchant_id, customer.external_id, key, at), at)[0]
+    return _answers_at(customer.merchant_id, customer.external_id, key, at)[0]

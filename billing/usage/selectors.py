@@ -126,12 +126,14 @@ def _billable_from(subscription: Subscription) -> datetime:
 
 
 def subscription_usage(
-    *, subscription: Subscription, at: datetime, charges: list[Charge], signatures: dict[int, str | None]
+    *, subscription: Subscription, at: datetime, charges: list[Charge], signatures: dict[int, str | None],
+    until: datetime | None = None,
 ) -> SubscriptionUsage | None:
     """Usage and amount so far of one subscription's period holding ``at`` (None outside the subscription).
 
     ``charges`` are its plan version's, with their metrics; ``signatures`` the stored state signature of each
-    metric as loaded with them.
+    metric as loaded with them. ``until``: count only events before it (an instant the caller named; for now the
+    period's events as stored are counted, whole buckets, events being at most 5 minutes ahead of now).
     """
     period = subscription_period_at(subscription, at)
     if period is None:
@@ -153,15 +155,17 @@ def subscription_usage(
             "include_untagged": True,
             "stored_signature": signatures.get(metric.pk),
         }
-        # The period so far: an answer for ``at`` counts the events before ``at``, never later ones.
-        usage = current_usage(metric=metric, customer_id=subscription.customer_id, start=period.start, end=at, **window)
+        end = until or period.end
+        usage = current_usage(
+            metric=metric, customer_id=subscription.customer_id, start=period.start, end=end, **window
+        )
         if billable_from > at or billable_from >= period.end:
             amount, per_group = ZERO, dict.fromkeys(usage, ZERO)  # still in the trial: nothing is charged
         else:
             billable = usage
             if billable_from > period.start:
                 billable = current_usage(
-                    metric=metric, customer_id=subscription.customer_id, start=billable_from, end=at, **window
+                    metric=metric, customer_id=subscription.customer_id, start=billable_from, end=end, **window
                 )
             amount, per_group = _rate(priced_charge(subscription, charge), charge, billable)
         group_by = list(metric.group_by or [])
@@ -223,7 +227,7 @@ def usage_check(*, merchant_id: int, customer_external_id: str, at: datetime | N
     Everything but the usage itself comes in one prepared query; ``Customer.DoesNotExist`` for an unknown
     external id.
     """
-    at = at or timezone.now()
+    until, at = at, at or timezone.now()
     found = db.rows(_load_sql(), [at, at, merchant_id, customer_external_id])
     if not found:
         raise Customer.DoesNotExist(f"No customer {customer_external_id!r}")
@@ -243,7 +247,8 @@ def usage_check(*, merchant_id: int, customer_external_id: str, at: datetime | N
             subscriptions[subscription.pk][1].append(charge)
     out = []
     for subscription, charges in subscriptions.values():
-        usage = subscription_usage(subscription=subscription, at=at, charges=charges, signatures=signatures)
+        usage = subscription_usage(subscription=subscription, at=at, charges=charges, signatures=signatures,
+                                   until=until)  # fmt: skip
         if usage is not None:
             out.append(usage)
     return out
