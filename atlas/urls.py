@@ -23,6 +23,7 @@ API_MODULES = [
     "billing.subscriptions.api",
     "billing.usage.api",
     "billing.invoices.api",
+    "billing.invoices.api_upcoming",
     "billing.credit_notes.api",
     "billing.credits.api",
     "billing.runs.api",
