@@ -3,6 +3,7 @@
 from django.urls import path
 
 from billing.credit_notes.views import CreditNotePdfView, InvoiceCreditNoteView
+from billing.customer_page import subscriptions as customer_subscriptions
 from billing.customer_page import views as customer_views
 from billing.imports.views import ImportView
 from billing.invoices.views import InvoiceActionView, InvoiceDetailView, InvoiceListView, InvoicePdfView
@@ -43,5 +44,20 @@ urlpatterns: list = [
         "customers/<str:external_id>/credits/",
         customer_views.CustomerCreditGrantView.as_view(),
         name="customer-credit-grant",
+    ),
+    path(
+        "customers/<str:external_id>/subscribe/",
+        customer_subscriptions.SubscribeView.as_view(),
+        name="customer-subscribe",
+    ),
+    path(
+        "customers/<str:external_id>/subscriptions/<str:subscription>/change-plan/",
+        customer_subscriptions.ChangePlanView.as_view(),
+        name="subscription-change-plan",
+    ),
+    path(
+        "customers/<str:external_id>/subscriptions/<str:subscription>/cancel/",
+        customer_subscriptions.CancelView.as_view(),
+        name="subscription-cancel",
     ),
 ]

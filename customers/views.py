@@ -1,18 +1,23 @@
-"""Cockpit: the customer list.
+"""Cockpit: the customer list, and the customer form: "New customer", "Edit customer", "Archive customer".
 
 The customer page and the CSV import page (customers or subscriptions) compose several apps and live in billing:
 ``billing/customer_page/`` and ``billing/imports/``.
 """
 
 from django import forms
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.generic import TemplateView
+from rest_framework.exceptions import ValidationError
 
-from atlas.tenancy import MerchantPageMixin
+from atlas.tenancy import MerchantEditMixin, MerchantPageMixin
+from customers.forms import CustomerForm
 from customers.models import Customer
 from customers.selectors import customers_filter
+from customers.services import customer_create, customer_delete, customer_has_history, customer_update
 
 # --- the customer list -------------------------------------------------------------------------------------------
 
@@ -113,3 +118,87 @@ def _with_subscriptions(customers: list[Customer], now) -> list[dict]:
             status = ("no subscription", "muted")
         rows.append({"customer": customer, "subscriptions": subscriptions, "status": status})
     return rows
+
+
+# --- the customer form --------------------------------------------------------------------------------------------
+
+
+def _attach(form, detail) -> None:
+    """A service's field errors next to the field (the API's messages), others above the form."""
+    for field, reasons in detail.items() if isinstance(detail, dict) else [(None, detail)]:
+        reasons = reasons if isinstance(reasons, list) else [reasons]
+        message = " ".join(str(reason) for reason in reasons)
+        form.add_error(field if field in form.fields else None, message)
+
+
+class CustomerCreateView(MerchantEditMixin, TemplateView):
+    """New customer: the same service and field rules as ``POST /api/v1/customers``."""
+
+    template_name = "customers/customer_form.html"
+
+    def get(self, request):
+        return self.render_to_response(self.get_context_data(form=CustomerForm(initial={"currency": "USD"})))
+
+    def post(self, request):
+        form = CustomerForm(request.POST)
+        if form.is_valid():
+            try:
+                customer = customer_create(merchant=request.merchant, **form.cleaned_data)
+            except ValidationError as exc:
+                _attach(form, exc.detail)
+            else:
+                messages.success(request, f"Customer {customer.name} created.")
+                return redirect("cockpit:customer", external_id=customer.external_id)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class _OneCustomer(MerchantEditMixin, TemplateView):
+    def customer(self) -> Customer:
+        return get_object_or_404(self.scoped(Customer), external_id=self.kwargs["external_id"])
+
+
+class CustomerEditView(_OneCustomer):
+    """Edit customer: ``PATCH /api/v1/customers/{id}``'s service; the external id never changes."""
+
+    template_name = "customers/customer_form.html"
+
+    def get(self, request, external_id):
+        customer = self.customer()
+        form = CustomerForm(initial=CustomerForm.initial_for(customer), customer=customer)
+        return self.render_to_response(self.get_context_data(form=form, customer=customer))
+
+    def post(self, request, external_id):
+        customer = self.customer()
+        form = CustomerForm(request.POST, initial=CustomerForm.initial_for(customer), customer=customer)
+        if form.is_valid():
+            changes = {name: value for name, value in form.cleaned_data.items() if name != "external_id"}
+            try:
+                customer = customer_update(customer=customer, **changes)
+            except ValidationError as exc:
+                _attach(form, exc.detail)
+            else:
+                messages.success(request, f"Customer {customer.name} saved.")
+                return redirect("cockpit:customer", external_id=customer.external_id)
+        return self.render_to_response(self.get_context_data(form=form, customer=customer), status=400)
+
+
+class CustomerArchiveView(_OneCustomer):
+    """Archive customer, after a confirmation: one with history is archived, one with none is deleted
+    (``customer_delete``, as ``DELETE /api/v1/customers/{id}``)."""
+
+    template_name = "customers/customer_archive.html"
+
+    def get(self, request, external_id):
+        customer = self.customer()
+        context = self.get_context_data(customer=customer, has_history=customer_has_history(customer))
+        return self.render_to_response(context)
+
+    def post(self, request, external_id):
+        customer = self.customer()
+        name = customer.name
+        archived = customer_delete(customer=customer)
+        if archived is None:
+            messages.success(request, f"Customer {name} had no history and was deleted.")
+            return redirect("cockpit:customers")
+        messages.success(request, f"Customer {name} is archived.")
+        return redirect("cockpit:customer", external_id=archived.external_id)

@@ -1,6 +1,7 @@
 """Cockpit: one customer's page. It composes every app, so it lives in billing.
 
-Subscriptions and their periods, live usage against each limit, credits and their ledger,
+Subscriptions and their periods (with Subscribe, Change plan and Cancel subscription: ``subscriptions.py``), the
+upcoming invoice (``billing.invoices.upcoming``), live usage against each limit, credits and their ledger,
 invoices, users with their provisioning history, and whether billing rules exclude the
 customer today. Admins provision and deprovision users and grant credits here; each form
 calls the same service as the API, and bad input re-renders the page with the errors (400).
@@ -26,8 +27,10 @@ from billing.credits.selectors import credit_summary
 from billing.credits.serializers import CreditGrantInputSerializer
 from billing.credits.services import credit_grant_create
 from billing.customer_page.forms import DeprovisionForm, ProvisionForm
+from billing.customer_page.previews import upcoming_display
 from billing.display import money_with_currency, quantity_text
 from billing.invoices.models import Invoice
+from billing.invoices.upcoming import upcoming_invoices
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.selectors import subscription_period_at, subscription_status
 from billing.usage.entitlements import customer_entitlements
@@ -98,6 +101,8 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
             deprovision_form=forms.get("deprovision_form") or DeprovisionForm(),
             deprovision_user=forms.get("deprovision_user"),
             grant_form=forms.get("grant_form") or CreditGrantForm(initial={"currency": customer.currency}),
+            upcoming=[upcoming_display(item, self.request.merchant.timezone)
+                      for item in upcoming_invoices(customer=customer, at=now)],  # fmt: skip
         )
         return context
 
@@ -108,12 +113,17 @@ class CustomerDetailView(MerchantPageMixin, TemplateView):
             .select_related("plan_version__plan")
             .order_by("-started_at", "-pk")
         )
+        subscriptions = list(subscriptions)
+        replaced = {s.previous_id for s in subscriptions if s.previous_id is not None}
         rows = []
         for subscription in subscriptions:
             status = subscription_status(subscription, now)
             period = subscription_period_at(subscription, now) if status != "terminated" else None
+            # Change plan and cancel act on a subscription that has not ended and is not already replaced.
+            open_ = status != "terminated" and subscription.pk not in replaced
             rows.append({"subscription": subscription, "status": status, "badge": STATUS_BADGES.get(status, ""),
-                         "period": period})  # fmt: skip
+                         "period": period, "can_change": open_ and subscription.ends_at is None,
+                         "can_cancel": open_})  # fmt: skip
         return rows
 
     def _usage(self, customer: Customer, now: datetime) -> list[dict]:
