@@ -10,6 +10,11 @@ from customers import validators
 TAX_HELP = "A percentage: 20 means 20 %. Leave blank to use the merchant's default."
 
 
+def _sentence(reason: str) -> str:
+    """A validator's reason ("must be after billing_starts_on") as a sentence next to the field."""
+    return reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
+
+
 class CustomerForm(forms.Form):
     external_id = forms.CharField(label="External ID", max_length=255, help_text="Your id for this customer.")
     name = forms.CharField(label="Name", max_length=255)
@@ -41,7 +46,7 @@ class CustomerForm(forms.Form):
         try:
             return rule(self.cleaned_data.get(name, ""))
         except ValueError as exc:
-            raise forms.ValidationError(str(exc).capitalize() + ".")
+            raise forms.ValidationError(_sentence(str(exc)))
 
     def clean_external_id(self):
         return self._rule("external_id", validators.external_id)
@@ -79,7 +84,7 @@ class CustomerForm(forms.Form):
         try:
             validators.billing_window(data.get("billing_starts_on"), data.get("billing_ends_on"))
         except ValueError as exc:
-            self.add_error("billing_ends_on", str(exc).capitalize() + ".")
+            self.add_error("billing_ends_on", _sentence(str(exc)))
         return data
 
     @staticmethod
