@@ -93,7 +93,8 @@ class TestCustomerForm:
         login(client, tenant)
         response = client.post("/customers/new/", NEW)
         assert response.status_code == 400
-        assert response.context["form"].errors["external_id"] == ["a customer with external_id 'cus_new' already exists"]
+        errors = response.context["form"].errors
+        assert errors["external_id"] == ["a customer with external_id 'cus_new' already exists"]
         assert Customer.objects.count() == 1
 
     def test_staff_edit_a_customer_and_a_blank_tax_rate_means_the_default(self, client, tenant):
@@ -101,7 +102,8 @@ class TestCustomerForm:
         login(client, tenant)
         page = client.get("/customers/cus_1/edit/")
         assert page.context["form"].initial["tax_rate"] == "7.5"
-        response = client.post("/customers/cus_1/edit/", {**NEW, "external_id": "hijack", "name": "New", "tax_rate": ""})
+        changed = {**NEW, "external_id": "hijack", "name": "New", "tax_rate": ""}
+        response = client.post("/customers/cus_1/edit/", changed)
         assert response.status_code == 302
         customer.refresh_from_db()
         assert (customer.external_id, customer.name, customer.tax_rate) == ("cus_1", "New", None)
@@ -139,7 +141,8 @@ class TestCustomerForm:
         login_viewer(client, tenant)
         before = counts()
         assert client.get(path).status_code == 403
-        assert client.post(path, {**NEW, "plan": "basic", "effective": "immediately", "confirm": "1"}).status_code == 403
+        data = {**NEW, "plan": "basic", "effective": "immediately", "confirm": "1"}
+        assert client.post(path, data).status_code == 403
         assert counts() == before
         page = client.get("/customers/acme/").content.decode()
         for control in ("Subscribe", "Change plan", "Cancel subscription", "Edit customer", "Archive customer"):
@@ -255,7 +258,8 @@ class TestSubscriptionActions:
 
         response = client.post(url, {"plan": "basic", "effective": "period_end", "confirm": "1"})
         assert response.status_code == 302
-        old, new = Subscription.objects.get(external_id="sub_acme_pro"), Subscription.objects.get(previous__isnull=False)
+        old = Subscription.objects.get(external_id="sub_acme_pro")
+        new = Subscription.objects.get(previous__isnull=False)
         assert (new.external_id, new.plan_version.plan.code, new.started_at) == ("sub_acme_pro-2", "basic", old.ends_at)
         assert Invoice.objects.count() == 0
 
