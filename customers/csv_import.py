@@ -8,9 +8,10 @@ The rules (docs/customers.md):
 - The header must name ``external_id`` and ``name``; other known columns are optional, ``metadata.<key>``
   columns fill ``metadata``. An unknown or repeated column is an error: a typo such as ``emial`` would
   otherwise drop data silently.
-- A column present in the file is authoritative: a blank cell clears the field (``currency`` excepted:
-  blank keeps the current currency, or USD for a new customer). Columns absent from the file leave
-  existing customers unchanged.
+- A blank cell leaves an existing customer's field as it is (a blank ``tax_rate`` never moves a customer to
+  the merchant's default; a blank ``metadata.<key>`` keeps the key); for a new customer it is the field's
+  default (empty; USD; no tax rate of its own). Columns absent from the file leave existing customers
+  unchanged too. A field is cleared with the customer form or ``PATCH``, not by a file.
 - Any error anywhere: nothing is written, and every error is reported with its row and column. Otherwise
   creates and updates happen in one transaction and the counts are reported. Re-uploading the same file
   changes nothing (``unchanged``).
@@ -21,6 +22,7 @@ The rules (docs/customers.md):
 import csv
 import io
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
@@ -78,6 +80,8 @@ class ImportReport:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     changes: list[dict] = field(default_factory=list)
+    # The customers the file names, in file order (the cockpit links to each after an import).
+    imported: list[str] = field(default_factory=list)
     # External ids of rows that failed their own checks: other rows may still name them as parent.
     invalid_ids: set[str] = field(default_factory=set, repr=False)
 
@@ -93,9 +97,10 @@ class ImportReport:
 class _Row:
     number: int
     external_id: str
-    values: dict  # column -> normalised value (only columns present in the file)
-    metadata: dict  # key -> value ("" removes the key)
+    values: dict  # column -> normalised value (only columns present in the file with a non-blank cell)
+    metadata: dict  # key -> value (non-blank cells only)
     parent: str | None = None
+    blank: set = field(default_factory=set)  # columns present in the file whose cell is blank: left unchanged
 
 
 def customers_import(*, merchant: Merchant, data: bytes, dry_run: bool = False) -> ImportReport:
@@ -250,9 +255,13 @@ def _row(header: list[str], record: list[str], number: int, report: ImportReport
             return None
     values: dict = {}
     metadata: dict = {}
+    blank: set[str] = set()
     external_id = parent = None
     ok = True
     for name, cell in zip(header, record + [""] * (len(header) - len(record)), strict=False):
+        if name not in REQUIRED and not cell.strip():
+            blank.add(name)  # leaves an existing customer's value alone; a new customer gets the default
+            continue
         try:
             if name == "external_id":
                 external_id = validators.external_id(cell)
@@ -269,7 +278,7 @@ def _row(header: list[str], record: list[str], number: int, report: ImportReport
         if external_id:
             report.invalid_ids.add(external_id)
         return None
-    row = _Row(number=number, external_id=external_id, values=values, metadata=metadata, parent=parent)
+    row = _Row(number=number, external_id=external_id, values=values, metadata=metadata, parent=parent, blank=blank)
     if "parent" in header and parent == external_id:
         report.errors.append(RowError(number, "parent", "a customer cannot be its own parent"))
         return None
@@ -331,8 +340,7 @@ def _check_against_database(merchant, header, rows, existing, report) -> dict[st
     for row in rows:
         if row.metadata:
             keys = set((existing.get(row.external_id) or {}).get("metadata") or {})
-            keys |= {key for key, value in row.metadata.items() if value}
-            keys -= {key for key, value in row.metadata.items() if not value}
+            keys |= set(row.metadata)
             if len(keys) > validators.METADATA_MAX_KEYS:
                 report.errors.append(
                     RowError(
@@ -389,7 +397,8 @@ def _check_cycles(merchant, rows, in_file, existing, known_parents, report) -> N
     for external_id, values in existing.items():
         parent_of.setdefault(external_id, values["parent"])
     for row in rows:
-        parent_of[row.external_id] = row.parent
+        if "parent" not in row.blank or row.external_id not in existing:
+            parent_of[row.external_id] = row.parent
     missing = {p for p in parent_of.values() if p and p not in parent_of}
     while missing:
         loaded = _parents_of(merchant, sorted(missing))
@@ -429,6 +438,7 @@ def _plan(header, rows, existing, report) -> _Plan:
     plan = _Plan()
     parent_present = "parent" in header
     for row in rows:
+        report.imported.append(row.external_id)
         current = existing.get(row.external_id)
         if current is None:
             plan.create.append(row)
@@ -442,15 +452,10 @@ def _plan(header, rows, existing, report) -> _Plan:
             if _differs(current[name], value):
                 changed[name] = value
         if row.metadata:
-            metadata = dict(current["metadata"] or {})
-            for key, value in row.metadata.items():
-                if value:
-                    metadata[key] = value
-                else:
-                    metadata.pop(key, None)
+            metadata = {**(current["metadata"] or {}), **row.metadata}
             if metadata != current["metadata"]:
                 changed["metadata"] = metadata
-        if parent_present and row.parent != current["parent"]:
+        if parent_present and "parent" not in row.blank and row.parent != current["parent"]:
             changed["parent"] = row.parent
         if changed:
             plan.update.append((row, changed))
@@ -461,11 +466,25 @@ def _plan(header, rows, existing, report) -> _Plan:
                     "external_id": row.external_id,
                     "action": "update",
                     "fields": [name for name in COMPARED if name in changed],
+                    "values": {
+                        name: {"old": _json(current[name]), "new": _json(changed[name])}
+                        for name in COMPARED
+                        if name in changed
+                    },
                 }
             )
         else:
             report.unchanged += 1
     return plan
+
+
+def _json(value):
+    """A stored or imported value as the preview shows it: exact, JSON-ready (``0.2``, ``2026-01-31``)."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def _differs(old, new) -> bool:
@@ -501,7 +520,7 @@ def _create(merchant: Merchant, rows: list[_Row], pks: dict[str, int], now) -> N
                 Customer(
                     merchant=merchant,
                     external_id=row.external_id,
-                    metadata={key: value for key, value in row.metadata.items() if value},
+                    metadata=dict(row.metadata),
                     parent_id=pks[row.parent] if row.parent else None,
                     created_at=now,
                     updated_at=now,

@@ -14,13 +14,38 @@ from django.views.generic import TemplateView
 
 from atlas.api.exceptions import Conflict
 from atlas.tenancy import MerchantEditMixin
+from billing.display import percent_text
 from billing.imports.forms import CUSTOMERS, SUBSCRIPTIONS, ImportConfirmForm, ImportForm
 from billing.subscriptions.csv_import import is_subscriptions_file, subscriptions_import
 from customers.csv_import import customers_import
 
 PREVIEW_CHANGES = 200
+LINKED = 200  # customers linked after an import; the customer list has the rest
 SESSION_KEY = "customer_import_tokens"
+RESULT_KEY = "customer_import_result"
 IMPORTERS = {CUSTOMERS: customers_import, SUBSCRIPTIONS: subscriptions_import}
+
+
+def _cell(name: str, value) -> str:
+    """An old or new value of the preview, for people: a tax rate also as a percentage, blank and none said."""
+    if value is None:
+        return "(none)"
+    if value == "" or value == {}:
+        return "(empty)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items())
+    if name == "tax_rate":
+        return f"{value} ({percent_text(value)} %)"
+    return str(value)
+
+
+def _with_diff(change: dict) -> dict:
+    """A customers preview row with ``diff``: (field, old, new) of every changed cell."""
+    values = change.get("values") or {}
+    diff = [(name, _cell(name, value["old"]), _cell(name, value["new"])) for name, value in values.items()]
+    return {**change, "diff": diff}
 
 
 class ImportView(MerchantEditMixin, TemplateView):
@@ -32,6 +57,10 @@ class ImportView(MerchantEditMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context.setdefault("form", ImportForm())
         return context
+
+    def get(self, request, *args, **kwargs):
+        # What the last import did, once, after its redirect: the customers it names, each linked.
+        return self.render_to_response(self.get_context_data(done=request.session.pop(RESULT_KEY, None)))
 
     def post(self, request):
         if "token" in request.POST:
@@ -47,7 +76,7 @@ class ImportView(MerchantEditMixin, TemplateView):
             "kind": kind,
             "report": report,
             "filename": form.cleaned_data["file"].name,
-            "changes": report.changes[:PREVIEW_CHANGES],
+            "changes": [_with_diff(change) for change in report.changes[:PREVIEW_CHANGES]],
             "more_changes": max(0, len(report.changes) - PREVIEW_CHANGES),
             "errors": report.errors[:1000],
         }
@@ -89,6 +118,12 @@ class ImportView(MerchantEditMixin, TemplateView):
         else:
             done = f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged."
         messages.success(request, f"Imported {report.rows} rows: {done}")
+        if kind == SUBSCRIPTIONS:
+            named = [change["customer"] for change in report.changes]
+        else:
+            named = report.imported
+        unique = list(dict.fromkeys(named))
+        request.session[RESULT_KEY] = {"kind": kind, "customers": unique[:LINKED], "more": max(0, len(unique) - LINKED)}
         return redirect("cockpit:customer-import")
 
     def _path(self, token: str, kind: str) -> str:

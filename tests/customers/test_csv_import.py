@@ -160,9 +160,10 @@ class TestUpsert:
         assert report.ok, errors(report)
         assert report.counts() == {"created": 1, "updated": 1, "unchanged": 1}
         assert report.changes == [
-            {"row": 3, "external_id": "c2", "action": "update", "fields": ["name"]},
+            {"row": 3, "external_id": "c2", "action": "update", "fields": ["name"],
+             "values": {"name": {"old": "Globex", "new": "Globex Corp"}}},
             {"row": 4, "external_id": "c3", "action": "create"},
-        ]
+        ]  # fmt: skip
         assert snapshot() == [
             ("c1", "Acme", "ap@acme.test", "USD", None),
             ("c2", "Globex Corp", "", "EUR", None),
@@ -180,6 +181,29 @@ class TestUpsert:
         assert run(tenant, "external_id,name\nc1,Acme Corp\n").updated == 1
         customer = Customer.objects.get()
         assert (customer.name, customer.email, customer.city) == ("Acme Corp", "ap@acme.test", "Austin")
+
+    def test_a_blank_cell_leaves_an_existing_customer_unchanged(self, tenant):
+        text = "external_id,name,email,tax_rate,country,is_test,parent,metadata.crm\n"
+        assert run(tenant, text + "p,P,,,,,,\nc1,Acme,ap@acme.test,0,DE,true,p,42\n").ok
+        report = run(tenant, text + "c1,Acme,,,,,,\n")
+        assert report.counts() == {"created": 0, "updated": 0, "unchanged": 1}
+        customer = Customer.objects.get(external_id="c1")
+        assert (customer.email, customer.tax_rate, customer.country, customer.is_test, customer.parent.external_id,
+                customer.metadata) == ("ap@acme.test", Decimal("0"), "DE", True, "p", {"crm": "42"})  # fmt: skip
+        new = Customer.objects.get(external_id="p")  # blank cells of a new customer are the defaults
+        assert (new.email, new.tax_rate, new.country, new.is_test, new.parent, new.metadata) == (
+            "", None, "", False, None, {}
+        )
+
+    def test_the_preview_says_the_old_and_new_value_of_each_changed_cell(self, tenant):
+        assert run(tenant, "external_id,name,tax_rate,billing_starts_on\nc1,Acme,0.2,2026-01-01\n").ok
+        report = run(tenant, "external_id,name,tax_rate,billing_starts_on\nc1,Acme,0.19,2026-02-01\n", dry_run=True)
+        assert report.changes == [{
+            "row": 2, "external_id": "c1", "action": "update", "fields": ["tax_rate", "billing_starts_on"],
+            "values": {"tax_rate": {"old": "0.2", "new": "0.19"},
+                       "billing_starts_on": {"old": "2026-01-01", "new": "2026-02-01"}},
+        }]  # fmt: skip
+        assert report.imported == ["c1"]
 
     def test_a_blank_currency_keeps_the_current_one(self, tenant):
         assert run(tenant, "external_id,name,currency\nc1,Acme,EUR\n").ok
@@ -276,9 +300,25 @@ class TestCockpit:
         assert Customer.objects.count() == 2
         page = client.get(response["Location"])
         assert b"Imported 2 rows: 2 created, 0 updated, 0 unchanged." in page.content
+        assert page.context["done"] == {"kind": "customers", "customers": ["c1", "c2"], "more": 0}
+        assert b'<a href="/customers/c1/">c1</a>' in page.content
+        assert b'<a href="/customers/c2/">c2</a>' in page.content
+        assert client.get("/customers/import/").context["done"] is None  # shown once
         # The token is spent.
         client.post("/customers/import/", {"token": token})
         assert Customer.objects.count() == 2
+
+    def test_the_preview_shows_old_and_new_values(self, client, tenant):
+        assert run(tenant, "external_id,name,tax_rate,is_test\nc1,Acme,0.2,no\n").ok
+        self.login(client, tenant)
+        text = b"external_id,name,tax_rate,is_test,email\nc1,Acme Corp,,yes,\n"
+        response = client.post("/customers/import/", {"file": SimpleUploadedFile("c.csv", text)})
+        [change] = response.context["changes"]
+        assert change["diff"] == [("name", "Acme", "Acme Corp"), ("is_test", "no", "yes")]  # blank tax_rate: kept
+        assert b"<del>Acme</del> \xe2\x86\x92 <ins>Acme Corp</ins>" in response.content
+        token = response.context["confirm_form"].initial["token"]
+        client.post("/customers/import/", {"token": token})
+        assert Customer.objects.get().tax_rate == Decimal("0.2")
 
     def test_errors_are_shown_and_nothing_can_be_confirmed(self, client, tenant):
         self.login(client, tenant)
