@@ -1,4 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credits.models import CreditGrant, CreditLedgerEntry
@@ -22,6 +24,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """"Add subscription" sends staff to the cockpit, where Subscribe applies the service's rules (the admin
+        would bypass them), instead of answering 403."""
+        if not self.has_view_permission(request):
+            return super().add_view(request, form_url, extra_context)
+        messages.info(request, "Subscriptions are added in the cockpit: open the customer and choose Subscribe.")
+        return redirect(reverse("cockpit:customers"))
 
 
 # Finalized invoices and the credit ledger never change: their admin is read-only.

@@ -294,3 +294,15 @@ class TestSubscriptionActions:
         assert response.status_code == 400
         assert response.context["form"].has_error("effective")
         assert Subscription.objects.get().ends_at is None
+
+
+def test_the_admins_add_subscription_points_to_the_cockpit_and_writes_nothing(client, tenant):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("root", "root@atlas.test", "pw-root-123"))
+    response = client.get("/admin/billing/subscription/add/", follow=False)
+    assert response.status_code == 302
+    assert response["Location"] == "/customers/"
+    assert client.post("/admin/billing/subscription/add/", {"external_id": "x"}).status_code == 302
+    assert not Subscription.objects.exists()
+    assert client.get("/admin/billing/invoice/add/").status_code == 403  # financial records stay read-only
