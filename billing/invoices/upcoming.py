@@ -44,6 +44,8 @@ class UpcomingInvoice:
 
 def _next_instants(subscription: Subscription, at: datetime) -> list[datetime]:
     """The subscription's issue instants up to and including its first one after ``at``."""
+    if subscription.ends_at is not None and subscription.ends_at <= subscription.started_at:
+        return []  # canceled before it started: never billed
     calendar = calendar_for(subscription)
     start = max(at, billable_from(subscription))
     period = calendar.period_at(start)

@@ -107,6 +107,14 @@ def test_a_canceled_subscription_shows_its_final_invoice(api, acme):
     ]
 
 
+def test_a_subscription_canceled_before_it_started_bills_nothing(api, tenant):
+    m = tenant.merchant
+    version = plan(m, "pro", base_fee="49.00")
+    sub = subscribe(m, customer(m, "acme"), version, at(2026, 3, 10), external_id="sub_acme")
+    subscription_cancel(subscription=sub, effective="immediately", at=at(2026, 3, 1))
+    assert api.get(URL, {"at": "2026-03-05T00:00:00Z"}).status_code == 404
+
+
 def test_credits_drawn_by_an_earlier_upcoming_invoice_are_not_counted_twice(tenant, acme):
     m = tenant.merchant
     version = plan(m, "extra", charges=[{"metric": metric(m, "calls"), "model": "per_unit",
