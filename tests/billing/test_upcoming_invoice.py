@@ -152,3 +152,9 @@ def test_bad_parameters_are_a_400_naming_them(api, acme, query, field):
 def test_an_unknown_subscription_is_not_found(api, acme):
     assert api.get(URL, {"subscription": "nope", "at": "2026-01-20T00:00:00Z"}).status_code == 404
     assert api.get(URL, {"subscription": "sub_acme", "at": "2026-01-20T00:00:00Z"}).status_code == 200
+
+
+def test_a_forecast_far_ahead_answers_the_first_invoice_not_issued(api, acme):
+    response = api.get(URL, {"at": "2999-01-01T00:00:00Z"})
+    assert response.status_code == 200
+    assert response.json()["issued_at"] == "2026-02-01T00:00:00Z"  # the run has not issued it yet
