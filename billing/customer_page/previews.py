@@ -44,8 +44,9 @@ def _load(pk: int) -> Subscription:
 
 def _bill(subscription: Subscription, until: datetime, *, first_only: bool, at: datetime, builder) -> list[Invoice]:
     issued = []
+    done = set(Invoice.objects.filter(subscription=subscription).values_list("issued_at", flat=True))
     for instant in issue_instants(subscription, until=until):
-        if Invoice.objects.filter(subscription=subscription, issued_at=instant).exists():
+        if instant in done:
             continue
         invoice = invoice_issue(subscription=subscription, instant=instant, builder=builder, cutoff=at,
                                 actor=PREVIEW_ACTOR)  # fmt: skip
