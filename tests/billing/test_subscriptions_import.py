@@ -295,6 +295,8 @@ class TestCockpit:
         assert [s[0] for s in stored()] == ["s1", "s2", "s3"]
         page = client.get(response["Location"])
         assert b"Imported 3 rows: 3 subscriptions created, 0 unchanged." in page.content
+        assert page.context["done"] == {"kind": "subscriptions", "customers": ["acme", "globex", "initech"], "more": 0}
+        assert b'<a href="/customers/globex/">globex</a>' in page.content
 
     def test_row_errors_of_a_subscriptions_file_are_shown_and_nothing_can_be_confirmed(self, client, tenant, book):
         response = self.upload(client, tenant, "external_id;customer;plan;start_date\ns1;nobody;pro;2025-10-01\n")
