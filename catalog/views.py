@@ -1,33 +1,53 @@
-"""Cockpit pages for plans: the list, a plan with its versions, and draft editing.
+"""Cockpit pages of the catalog: metrics, features, plans with their versions, and draft editing.
 
-Every write goes through ``catalog.services`` (the same validation as the API), so an
-error names the field the API would name. Conflicts (a published version, an archived
-plan) come back as messages on the plan page.
+Every write goes through ``catalog.services``, and the input is validated by the API's own
+serializers first, so the pages enforce exactly the API's rules and an error names the field
+the API would name. Conflicts (a published version, an archived plan, a metric a published plan
+depends on) come back as messages.
 """
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.views.generic import TemplateView, View
 from rest_framework.exceptions import ValidationError
 
 from atlas.api.exceptions import Conflict
 from atlas.money import minor_units
 from atlas.tenancy import MerchantEditMixin, MerchantPageMixin
-from catalog import services
+from catalog import rating, services
 from catalog.forms import (
+    BAND_COLUMNS,
+    BAND_COLUMNS_OF,
     MODEL_FIELDS,
     MODEL_LABELS,
     PARAMETER_FIELDS,
     ChargeForm,
+    FeatureForm,
+    MetricForm,
+    OneTimeFeeForm,
     PlanCreateForm,
+    PlanFeatureForm,
     PlanVersionForm,
+    serializer_errors_to_form,
     service_errors_to_form,
 )
-from catalog.models import Charge, Feature, Plan, PlanVersion
-from catalog.selectors import plan_version_latest, plans_with_versions
+from catalog.models import Charge, Feature, Metric, Plan, PlanVersion
+from catalog.selectors import (
+    features_usage,
+    metrics_usage,
+    plan_version_latest,
+    plans_with_subscribers,
+)
+from catalog.serializers import (
+    FeatureSerializer,
+    MetricSerializer,
+    OneTimeFeeInputSerializer,
+    PlanFeatureInputSerializer,
+)
 
 # --- reading a charge --------------------------------------------------------------------------------------------
 
@@ -155,6 +175,34 @@ def charge_content(charge: Charge) -> dict:
     }
 
 
+# The quantity the charge form's live price example starts with (the merchant types another).
+EXAMPLE_UNITS = Decimal("1000")
+
+
+def price_example(charge: Charge, units: Decimal) -> str:
+    """What the rating engine bills for ``units``, as a sentence: "1,000 units cost 12.50 USD."
+
+    static/js/tier-editor.js computes the same sentence live in the browser.
+    Matrix charges are priced per group and percentage charges per event too, so the example is of
+    the models one quantity prices. The minimum's true-up is billed as its own line: said apart.
+    """
+    currency = charge.plan_version.currency
+    if charge.model == "matrix":
+        return "No example: a matrix charge is priced per group."
+    try:
+        result = charge.priced(currency).rate(units)
+    except (rating.ChargeParamsError, rating.RatingError, InvalidOperation):
+        return ""
+    text = f"{plain(units)} units cost {money(result.amount, currency)}"
+    if result.uncapped_amount is not None and result.amount < result.uncapped_amount:
+        text += f" (capped at {money(charge.maximum_amount, currency)})"
+    text += "."
+    if result.minimum_true_up:
+        minimum, true_up = money(charge.minimum_amount, currency), money(result.minimum_true_up, currency)
+        text += f" The minimum of {minimum} adds {true_up}."
+    return text
+
+
 # --- pages -------------------------------------------------------------------------------------------------------
 
 
@@ -163,9 +211,9 @@ class PlanListView(MerchantPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        plans = plans_with_versions(self.scoped(Plan).order_by("archived_at", "code"))
+        plans = plans_with_subscribers(self.scoped(Plan).order_by("archived_at", "code"), at=timezone.now())
         context["rows"] = [{"plan": plan, "latest": plan_version_latest(plan=plan),
-                            "published": _latest_published(plan)} for plan in plans]  # fmt: skip
+                            "published": _latest_published(plan), **_subscribers(plan)} for plan in plans]  # fmt: skip
         context.setdefault("form", PlanCreateForm())
         return context
 
@@ -191,9 +239,20 @@ def _latest_published(plan: Plan) -> PlanVersion | None:
     return max(published, key=lambda version: version.version) if published else None
 
 
+def _subscribers(plan: Plan) -> dict:
+    """Active subscriptions of the plan: in all, and per version that has any (newest first)."""
+    versions = sorted(plan.versions.all(), key=lambda version: version.version, reverse=True)
+    return {
+        "subscribers": sum(version.active_subscriptions for version in versions),
+        "subscribers_by_version": [
+            (version.version, version.active_subscriptions) for version in versions if version.active_subscriptions
+        ],
+    }
+
+
 class _PlanMixin:
     def plan(self, code: str) -> Plan:
-        return get_object_or_404(plans_with_versions(self.scoped(Plan)), code=code)
+        return get_object_or_404(plans_with_subscribers(self.scoped(Plan), at=timezone.now()), code=code)
 
     def draft(self, plan: Plan) -> PlanVersion:
         draft = plan_version_latest(plan=plan)
@@ -234,6 +293,7 @@ class PlanDetailView(_PlanMixin, MerchantPageMixin, TemplateView):
             version=version,
             latest=versions[0],
             is_latest=version.pk == versions[0].pk,
+            subscribers=_subscribers(plan)["subscribers"],
             base_fee=money(version.base_fee, currency),
             charges=[describe_charge(charge, currency) for charge in version.charges.all()],
             features=[{"line": line, "text": describe_feature(line)} for line in version.plan_features.all()],
@@ -292,11 +352,21 @@ class ChargeEditView(_PlanMixin, MerchantEditMixin, TemplateView):
         plan, draft, charges = self._setup(code, index)
         initial = ChargeForm.initial_for(charges[index]) if index is not None else {}
         form = ChargeForm(initial=initial, merchant=request.merchant)
-        return self.render_to_response(self._context(plan, draft, index, form))
+        example = price_example(charges[index], EXAMPLE_UNITS) if index is not None else ""
+        return self.render_to_response(self._context(plan, draft, index, form, example=example))
 
     def post(self, request, code, index=None):
         plan, draft, charges = self._setup(code, index)
         form = ChargeForm(request.POST, merchant=request.merchant)
+        action = request.POST.get("band_action", "")
+        if action:
+            # The tier editor without JavaScript: add or remove a row, and show the form again unsaved.
+            rows = form.band_rows()
+            if action == "add":
+                rows.append(dict.fromkeys(BAND_COLUMNS, ""))
+            elif action.startswith("remove-") and action[7:].isdigit() and int(action[7:]) < len(rows):
+                rows.pop(int(action[7:]))
+            return self.render_to_response(self._context(plan, draft, index, form, rows=rows))
         if form.is_valid():
             content = [charge_content(charge) for charge in charges]
             position = len(content) if index is None else index
@@ -317,7 +387,8 @@ class ChargeEditView(_PlanMixin, MerchantEditMixin, TemplateView):
                 return redirect("cockpit:plan", code=plan.code)
         return self.render_to_response(self._context(plan, draft, index, form), status=400)
 
-    def _context(self, plan, draft, index, form):
+    def _context(self, plan, draft, index, form, *, rows=None, example=""):
+        rows = form.band_rows() if rows is None else rows
         return self.get_context_data(
             plan=plan,
             draft=draft,
@@ -325,7 +396,13 @@ class ChargeEditView(_PlanMixin, MerchantEditMixin, TemplateView):
             form=form,
             model_fields=MODEL_FIELDS,
             base_fields=[form[name] for name in form.fields if name not in PARAMETER_FIELDS],
-            param_fields=[form[name] for name in PARAMETER_FIELDS],
+            param_fields=[form[name] for name in PARAMETER_FIELDS if name != "bands"],
+            band_rows=rows or [dict.fromkeys(BAND_COLUMNS, "")],
+            band_columns=BAND_COLUMNS,
+            band_columns_of=BAND_COLUMNS_OF,
+            places=minor_units(draft.currency),
+            example_units=EXAMPLE_UNITS,
+            example=example,
         )
 
 
@@ -349,7 +426,27 @@ class ChargeRemoveView(_PlanMixin, MerchantPageMixin, View):
         return redirect("cockpit:plan", code=plan.code)
 
 
-class PlanPublishView(_PlanMixin, MerchantPageMixin, View):
+class PlanPublishView(_PlanMixin, MerchantEditMixin, TemplateView):
+    """Publishing asks first: the page says what the version freezes, and its form publishes."""
+
+    template_name = "catalog/plan_publish.html"
+
+    def get(self, request, code):
+        plan = self.plan(code)
+        try:
+            draft = self.draft(plan)
+        except _NoDraft:
+            return _no_draft(request, plan)
+        charges = list(draft.charges.all())
+        lines = list(draft.plan_features.all())
+        metrics = {charge.metric.code: charge.metric for charge in charges}
+        metrics.update({line.feature.metric.code: line.feature.metric for line in lines if line.feature.metric_id})
+        return self.render_to_response(self.get_context_data(
+            plan=plan, draft=draft, base_fee=money(draft.base_fee, draft.currency), charges=charges,
+            features=lines, fees=list(draft.one_time_fees.all()), metrics=sorted(metrics.values(), key=str),
+            limit_features=[line.feature for line in lines if line.feature.kind == Feature.Kind.LIMIT],
+        ))  # fmt: skip
+
     def post(self, request, code):
         plan = self.plan(code)
         try:
@@ -381,3 +478,360 @@ def _message(exc) -> str:
             for key, value in detail.items()
         )
     return str(detail)
+
+
+# --- metrics -----------------------------------------------------------------------------------------------------
+
+
+def _uses_text(uses: list[dict]) -> list[str]:
+    return [f"{use['plan']} v{use['version']}" + ("" if use["published"] else " (draft)") for use in uses]
+
+
+def _published(uses: list[dict]) -> list[str]:
+    return [f"{use['plan']} v{use['version']}" for use in uses if use["published"]]
+
+
+def _api_error(form, exc: ValidationError) -> None:
+    detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    serializer_errors_to_form(form, detail)
+
+
+class MetricListView(MerchantPageMixin, TemplateView):
+    """Every metric with what it counts and the plans that use it; editors create metrics here."""
+
+    template_name = "catalog/metric_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        uses = metrics_usage(merchant=self.merchant)
+        context["rows"] = [
+            {"metric": metric, "uses": _uses_text(uses.get(metric.pk, [])),
+             "locked": bool(_published(uses.get(metric.pk, [])))}
+            for metric in self.scoped(Metric).order_by("code")
+        ]  # fmt: skip
+        context.setdefault("form", MetricForm())
+        return context
+
+    def post(self, request):
+        form = MetricForm(request.POST)
+        if form.is_valid():
+            serializer = MetricSerializer(data=form.payload(), context={"merchant": request.merchant})
+            if serializer.is_valid():
+                try:
+                    metric = services.metric_create(merchant=request.merchant, **serializer.validated_data)
+                except ValidationError as exc:
+                    _api_error(form, exc)
+                else:
+                    messages.success(request, f"Metric {metric.code} created.")
+                    return redirect("cockpit:metric", code=metric.code)
+            else:
+                serializer_errors_to_form(form, serializer.errors)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class MetricDetailView(MerchantPageMixin, TemplateView):
+    """One metric: its definition, the plans that use it, and (for editors) its form.
+
+    Once a published plan version depends on the metric, its definition is frozen (the API answers
+    409): those fields are shown locked, with the versions that lock them; name and description stay open.
+    """
+
+    template_name = "catalog/metric_detail.html"
+
+    def _metric(self, code: str) -> Metric:
+        return get_object_or_404(self.scoped(Metric), code=code)
+
+    def _context(self, metric: Metric, form=None, **extra):
+        uses = metrics_usage(merchant=self.merchant).get(metric.pk, [])
+        published = _published(uses)
+        form = form or MetricForm(metric=metric, locked=bool(published))
+        return self.get_context_data(metric=metric, form=form, uses=_uses_text(uses), locked_by=published,
+                                     features=list(metric.features.order_by("key")), **extra)  # fmt: skip
+
+    def get(self, request, code):
+        return self.render_to_response(self._context(self._metric(code)))
+
+    def post(self, request, code):
+        metric = self._metric(code)
+        locked = bool(_published(metrics_usage(merchant=self.merchant).get(metric.pk, [])))
+        form = MetricForm(request.POST, metric=metric, locked=locked)
+        status = 400
+        if form.is_valid():
+            serializer = MetricSerializer(
+                metric, data=form.payload(), partial=True, context={"merchant": request.merchant}
+            )
+            if serializer.is_valid():
+                try:
+                    services.metric_update(metric=metric, **serializer.validated_data)
+                except Conflict as exc:
+                    form.add_error(None, str(exc.detail))
+                    status = 409
+                else:
+                    messages.success(request, f"Metric {metric.code} saved.")
+                    return redirect("cockpit:metric", code=metric.code)
+            else:
+                serializer_errors_to_form(form, serializer.errors)
+        return self.render_to_response(self._context(metric, form), status=status)
+
+
+# --- features ----------------------------------------------------------------------------------------------------
+
+
+def describe_feature_default(feature: Feature) -> str:
+    if feature.kind == Feature.Kind.LIMIT:
+        limit = feature.default_limit
+        if limit == Feature.UNLIMITED:
+            text = "unlimited"
+        else:
+            text = "no access" if limit in (None, Feature.NO_ACCESS) else f"up to {plain(limit)}"
+        return f"{text} of {feature.metric.code}" if feature.metric_id else text
+    if feature.kind == Feature.Kind.BOOLEAN:
+        return "enabled" if feature.default_enabled else "disabled"
+    return feature.default_value or "—"
+
+
+class FeatureListView(MerchantPageMixin, TemplateView):
+    template_name = "catalog/feature_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        uses = features_usage(merchant=self.merchant)
+        context["rows"] = [
+            {"feature": feature, "default": describe_feature_default(feature),
+             "uses": _uses_text(uses.get(feature.pk, []))}
+            for feature in self.scoped(Feature).select_related("metric").order_by("key")
+        ]  # fmt: skip
+        context.setdefault("form", FeatureForm(merchant=self.merchant))
+        return context
+
+    def post(self, request):
+        form = FeatureForm(request.POST, merchant=request.merchant)
+        if form.is_valid():
+            serializer = FeatureSerializer(data=form.payload(), context={"merchant": request.merchant})
+            if serializer.is_valid():
+                try:
+                    feature = services.feature_create(merchant=request.merchant, **serializer.validated_data)
+                except ValidationError as exc:
+                    _api_error(form, exc)
+                else:
+                    messages.success(request, f"Feature {feature.key} created.")
+                    return redirect("cockpit:feature", key=feature.key)
+            else:
+                serializer_errors_to_form(form, serializer.errors)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class FeatureDetailView(MerchantPageMixin, TemplateView):
+    """One feature and its form. Its kind never changes; its metric is frozen once a published plan sets it."""
+
+    template_name = "catalog/feature_detail.html"
+
+    def _feature(self, key: str) -> Feature:
+        return get_object_or_404(self.scoped(Feature).select_related("metric"), key=key)
+
+    def _context(self, feature: Feature, form=None):
+        uses = features_usage(merchant=self.merchant).get(feature.pk, [])
+        published = _published(uses)
+        form = form or FeatureForm(merchant=self.merchant, feature=feature, metric_locked=bool(published))
+        return self.get_context_data(feature=feature, form=form, uses=_uses_text(uses), locked_by=published,
+                                     default=describe_feature_default(feature))  # fmt: skip
+
+    def get(self, request, key):
+        return self.render_to_response(self._context(self._feature(key)))
+
+    def post(self, request, key):
+        feature = self._feature(key)
+        locked = bool(_published(features_usage(merchant=self.merchant).get(feature.pk, [])))
+        form = FeatureForm(request.POST, merchant=request.merchant, feature=feature, metric_locked=locked)
+        status = 400
+        if form.is_valid():
+            serializer = FeatureSerializer(
+                feature, data=form.payload(), partial=True, context={"merchant": request.merchant}
+            )
+            if serializer.is_valid():
+                try:
+                    services.feature_update(feature=feature, **serializer.validated_data)
+                except Conflict as exc:
+                    form.add_error(None, str(exc.detail))
+                    status = 409
+                else:
+                    messages.success(request, f"Feature {feature.key} saved.")
+                    return redirect("cockpit:feature", key=feature.key)
+            else:
+                serializer_errors_to_form(form, serializer.errors)
+        return self.render_to_response(self._context(feature, form), status=status)
+
+
+# --- a draft's features and one-time fees ------------------------------------------------------------------------
+
+
+def plan_feature_content(line) -> dict:
+    return {"feature": line.feature, "limit": line.limit, "enabled": line.enabled, "value": line.value,
+            "enforcement": line.enforcement}  # fmt: skip
+
+
+def fee_content(fee) -> dict:
+    return {"name": fee.name, "amount": fee.amount}
+
+
+class _DraftLineView(_PlanMixin, MerchantEditMixin, TemplateView):
+    """Add one line to a draft's list (no ``index``) or change the line at ``index``.
+
+    The line is validated by the API's serializer for it, then the whole list is written by
+    ``services.plan_update``, which validates the version as a whole (as a PATCH does).
+    """
+
+    template_name = "catalog/line_form.html"
+    content_key = ""  # "features" or "one_time_fees"
+    noun = ""
+    serializer_class = None
+
+    def lines(self, draft) -> list:
+        raise NotImplementedError
+
+    def content(self, line) -> dict:
+        raise NotImplementedError
+
+    def make_form(self, data, draft, line):
+        raise NotImplementedError
+
+    def duplicate(self, attrs, lines, index) -> str:
+        return ""
+
+    def label(self, attrs) -> str:
+        raise NotImplementedError
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except _NoDraft as exc:
+            return _no_draft(request, exc.plan)
+
+    def _setup(self, code: str, index: int | None):
+        plan = self.plan(code)
+        draft = self.draft(plan)
+        lines = self.lines(draft)
+        if index is not None and not 0 <= index < len(lines):
+            raise Http404("No such line")
+        return plan, draft, lines
+
+    def get(self, request, code, index=None):
+        plan, draft, lines = self._setup(code, index)
+        form = self.make_form(None, draft, lines[index] if index is not None else None)
+        return self.render_to_response(self._context(plan, draft, index, form))
+
+    def post(self, request, code, index=None):
+        plan, draft, lines = self._setup(code, index)
+        form = self.make_form(request.POST, draft, lines[index] if index is not None else None)
+        if form.is_valid():
+            serializer = self.serializer_class(data=form.payload(), context={"merchant": request.merchant})
+            if not serializer.is_valid():
+                serializer_errors_to_form(form, serializer.errors)
+            elif message := self.duplicate(serializer.validated_data, lines, index):
+                form.add_error("feature", message)
+            else:
+                content = [self.content(line) for line in lines]
+                position = len(content) if index is None else index
+                if index is None:
+                    content.append(serializer.validated_data)
+                else:
+                    content[index] = serializer.validated_data
+                try:
+                    services.plan_update(plan=plan, changes={self.content_key: content})
+                except ValidationError as exc:
+                    service_errors_to_form(form, exc.detail, prefix=f"{self.content_key}[{position}].")
+                except Conflict as exc:
+                    messages.error(request, str(exc.detail))
+                    return redirect("cockpit:plan", code=plan.code)
+                else:
+                    verb = "added" if index is None else "saved"
+                    messages.success(request, f"{self.label(serializer.validated_data)} {verb}.")
+                    return redirect("cockpit:plan", code=plan.code)
+        return self.render_to_response(self._context(plan, draft, index, form), status=400)
+
+    def _context(self, plan, draft, index, form):
+        return self.get_context_data(plan=plan, draft=draft, index=index, form=form, noun=self.noun,
+                                     feature_kinds=getattr(form, "kinds", None))  # fmt: skip
+
+
+class PlanFeatureEditView(_DraftLineView):
+    content_key = "features"
+    noun = "feature"
+    serializer_class = PlanFeatureInputSerializer
+
+    def lines(self, draft):
+        return list(draft.plan_features.all())
+
+    def content(self, line):
+        return plan_feature_content(line)
+
+    def make_form(self, data, draft, line):
+        features = list(self.scoped(Feature).select_related("metric").order_by("key"))
+        return PlanFeatureForm(data, features=features, line=line)
+
+    def duplicate(self, attrs, lines, index):
+        for position, line in enumerate(lines):
+            if line.feature_id == attrs["feature"].pk and position != index:
+                return f"{attrs['feature'].key!r} is already in this draft: edit its line instead"
+        return ""
+
+    def label(self, attrs):
+        return f"Feature {attrs['feature'].key}"
+
+
+class OneTimeFeeEditView(_DraftLineView):
+    content_key = "one_time_fees"
+    noun = "one-time fee"
+    serializer_class = OneTimeFeeInputSerializer
+
+    def lines(self, draft):
+        return list(draft.one_time_fees.all())
+
+    def content(self, line):
+        return fee_content(line)
+
+    def make_form(self, data, draft, line):
+        initial = {"name": line.name, "amount": plain(line.amount).replace(",", "")} if line is not None else None
+        return OneTimeFeeForm(data, initial=initial)
+
+    def label(self, attrs):
+        return f"One-time fee {attrs['name']}"
+
+
+class _DraftLineRemoveView(_PlanMixin, MerchantPageMixin, View):
+    content_key = ""
+    lines = staticmethod(lambda draft: [])
+    content = staticmethod(lambda line: {})
+    describe = staticmethod(lambda line: "")
+
+    def post(self, request, code, index):
+        plan = self.plan(code)
+        try:
+            draft = self.draft(plan)
+        except _NoDraft:
+            return _no_draft(request, plan)
+        lines = self.lines(draft)
+        if not 0 <= index < len(lines):
+            raise Http404("No such line")
+        removed = lines.pop(index)
+        try:
+            services.plan_update(plan=plan, changes={self.content_key: [self.content(line) for line in lines]})
+        except (ValidationError, Conflict) as exc:
+            messages.error(request, _message(exc))
+        else:
+            messages.success(request, f"{self.describe(removed)} removed.")
+        return redirect("cockpit:plan", code=plan.code)
+
+
+class PlanFeatureRemoveView(_DraftLineRemoveView):
+    content_key = "features"
+    lines = staticmethod(lambda draft: list(draft.plan_features.all()))
+    content = staticmethod(plan_feature_content)
+    describe = staticmethod(lambda line: f"Feature {line.feature.key}")
+
+
+class OneTimeFeeRemoveView(_DraftLineRemoveView):
+    content_key = "one_time_fees"
+    lines = staticmethod(lambda draft: list(draft.one_time_fees.all()))
+    content = staticmethod(fee_content)
+    describe = staticmethod(lambda line: f"One-time fee {line.name}")
