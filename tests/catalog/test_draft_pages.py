@@ -122,7 +122,8 @@ class TestTierEditor:
         reason = "must be greater than the previous band's up_to (1000)"
         assert answer.json()["error"]["fields"]["charges[0].tiers[1].up_to"] in (reason, [reason])
         login(client, tenant)
-        page = client.post("/plans/pro/charges/0/", charge_form(**rows(("1000", "0.02"), ("900", "0.01"), ("", "0.005"))))
+        form = charge_form(**rows(("1000", "0.02"), ("900", "0.01"), ("", "0.005")))
+        page = client.post("/plans/pro/charges/0/", form)
         assert page.context["form"].errors["bands"] == [f"band 2, up_to: {reason}"]
 
     @pytest.mark.parametrize(
