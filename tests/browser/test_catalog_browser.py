@@ -109,7 +109,7 @@ def test_staff_edit_the_tiers_with_the_row_editor_and_see_the_price_live(draft, 
     # Removing a row prices without it at once; leaving the page unsaved changes nothing.
     rows.nth(1).locator("[data-remove-band]").click()
     assert rows.count() == 2
-    assert example.inner_text() == "7,500 units cost 32.50 USD."  # 1,000 × 0.02 + 6,500 × 0.005
+    assert example.inner_text() == "7,500 units cost 52.50 USD."  # 1,000 × 0.02 + 6,500 × 0.005
 
 
 def test_staff_attach_a_feature_publish_with_confirmation_and_see_the_subscriber(draft, live_server):
