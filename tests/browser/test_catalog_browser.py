@@ -106,10 +106,18 @@ def test_staff_edit_the_tiers_with_the_row_editor_and_see_the_price_live(draft, 
     page.fill("[data-example-units]", "7500")
     assert example.inner_text() == "7,500 units cost 77.50 USD."
 
-    # Removing a row prices without it at once; leaving the page unsaved changes nothing.
+    # Removing a row prices without it at once.
     rows.nth(1).locator("[data-remove-band]").click()
     assert rows.count() == 2
     assert example.inner_text() == "7,500 units cost 52.50 USD."  # 1,000 × 0.02 + 6,500 × 0.005
+
+    # Enter in a band's cell saves the form (it does not press the first row's "Remove").
+    rows.nth(0).locator("[name=band_unit_amount]").press("Enter")
+    page.wait_for_selector("text=Charge on api_calls saved.")
+    assert plan.versions.get().charges.get().properties == {"tiers": [
+        {"up_to": "1000", "unit_amount": "0.02", "flat_amount": "0.00"},
+        {"up_to": None, "unit_amount": "0.005", "flat_amount": "0.00"},
+    ]}  # fmt: skip
 
 
 def test_staff_attach_a_feature_publish_with_confirmation_and_see_the_subscriber(draft, live_server):
@@ -141,3 +149,36 @@ def test_staff_attach_a_feature_publish_with_confirmation_and_see_the_subscriber
     assert page.inner_text("[data-testid=subscribers-pro]").split() == ["1", "v1:", "1"]
     page.goto(f"{live_server.url}/plans/pro/")
     assert page.inner_text("[data-testid=subscribers-v1]") == "1 active subscription"
+
+
+def test_the_live_example_agrees_with_the_rating_engine_for_every_model_it_prices(logged_in, live_server):
+    """The script's arithmetic against the server's (catalog.views.price_example, from catalog/rating.py)."""
+    from catalog.views import price_example
+
+    page, tenant = logged_in
+    tiers = [{"up_to": "10", "unit_amount": "0.333", "flat_amount": "1.5"},
+             {"up_to": "100.5", "unit_amount": "0.125"}, {"up_to": None, "unit_amount": "0.0001", "flat_amount": "3"}]
+    charges = {
+        "tiered": ({"tiers": tiers}, {"included_units": Decimal("2")}),
+        "volume": ({"tiers": tiers}, {"maximum_amount": Decimal("40")}),
+        "stairstep": ({"steps": [{"up_to": "5", "amount": "10"}, {"up_to": None, "amount": "2.5"}]}, {}),
+        "package": ({"package_size": "25", "amount": "4.99"}, {"minimum_amount": Decimal("12")}),
+        "per_unit": ({"unit_amount": "0.000125"}, {}),
+        "flat": ({"amount": "15"}, {"included_units": Decimal("3")}),
+        "percentage": ({"rate": "0.029", "fixed_amount": "0.30"}, {}),
+    }  # fmt: skip
+    content = []
+    for model, (params, extra) in charges.items():
+        aggregation = {"aggregation": "sum", "field": "amount"} if model == "percentage" else {}
+        metric = catalog.metric_create(merchant=tenant.merchant, code=f"m_{model}", name=model, event_codes=["e"],
+                                       **aggregation)  # fmt: skip
+        content.append({"metric": metric, "model": model, "params": params, **extra})
+    plan = catalog.plan_create(merchant=tenant.merchant, code="every", name="Every",
+                               content={"currency": "USD", "charges": content})  # fmt: skip
+    for index, charge in enumerate(plan.versions.get().charges.order_by("position")):
+        page.goto(f"{live_server.url}/plans/every/charges/{index}/")
+        for units in ("0", "1", "2", "10", "12.5", "100.5", "101", "1234.5678", "1000000"):
+            page.fill("[data-example-units]", units)
+            expected = price_example(charge, Decimal(units))
+            assert " units cost " in expected  # the server priced it (an empty example means it could not)
+            assert page.inner_text("[data-testid=price-example]") == expected, (charge.model, units)
