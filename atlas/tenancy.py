@@ -35,6 +35,8 @@ class CockpitMerchantMiddleware:
 COCKPIT_NAV = [
     ("Dashboard", "cockpit:dashboard"),
     ("Customers", "cockpit:customers"),
+    ("Metrics", "cockpit:metrics"),
+    ("Features", "cockpit:features"),
     ("Plans", "cockpit:plans"),
     ("Invoices", "cockpit:invoices"),
     ("Events", "cockpit:events"),

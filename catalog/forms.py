@@ -11,7 +11,7 @@ from decimal import Decimal
 from django import forms
 
 from atlas.money import is_currency
-from catalog.models import Charge, Metric, PlanVersion, code_validator
+from catalog.models import Charge, Feature, Metric, PlanFeature, PlanVersion, code_validator
 from catalog.rating import MODELS
 
 MODEL_LABELS = {
@@ -38,7 +38,13 @@ MODEL_FIELDS = {
 }
 PARAMETER_FIELDS = ("unit_amount", "amount", "package_size", "rate", "fixed_amount", "bands", "dimensions", "rows",
                     "default_unit_amount")  # fmt: skip
-OPEN_ENDED = {"", "-", "inf", "infinity", "∞", "null", "none"}
+# The tier editor's columns: tiered and volume bands use the first three, stairstep steps up_to and amount.
+BAND_COLUMNS = ("up_to", "unit_amount", "flat_amount", "amount")
+BAND_COLUMNS_OF = {
+    "tiered": ("up_to", "unit_amount", "flat_amount"),
+    "volume": ("up_to", "unit_amount", "flat_amount"),
+    "stairstep": ("up_to", "amount"),
+}
 
 
 def _currency(value: str) -> str:
@@ -104,12 +110,9 @@ class ChargeForm(forms.Form):
     package_size = forms.CharField(required=False)
     rate = forms.CharField(required=False, help_text='A fraction: "0.029" is 2.9%.')
     fixed_amount = forms.CharField(required=False, help_text="Added per event.")
-    bands = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text="One band a line. Tiered and volume: up_to, unit_amount, flat_amount. "
-        "Stairstep: up_to, amount. The last band's up_to is empty (no upper bound).",
-    )
+    # The tier editor's rows arrive as parallel lists (band_up_to, band_unit_amount, band_flat_amount,
+    # band_amount: see BAND_COLUMNS); this field only carries the bands' errors onto the page.
+    bands = forms.CharField(required=False, widget=forms.HiddenInput, label="Bands")
     dimensions = forms.CharField(required=False, help_text="Event properties, comma-separated (e.g. region).")
     rows = forms.CharField(
         required=False,
@@ -139,13 +142,11 @@ class ChargeForm(forms.Form):
         for name in ("unit_amount", "amount", "package_size", "rate", "fixed_amount", "default_unit_amount"):
             if params.get(name) is not None:
                 initial[name] = params[name]
-        if "tiers" in params:
-            initial["bands"] = "\n".join(
-                f"{band['up_to'] or ''}, {band['unit_amount']}, {band.get('flat_amount') or '0'}"
-                for band in params["tiers"]
-            )
-        if "steps" in params:
-            initial["bands"] = "\n".join(f"{band['up_to'] or ''}, {band['amount']}" for band in params["steps"])
+        if "tiers" in params or "steps" in params:
+            initial["band_rows"] = [
+                {name: "" if band.get(name) is None else str(band[name]) for name in BAND_COLUMNS}
+                for band in params.get("tiers") or params.get("steps")
+            ]
         if "dimensions" in params:
             dimensions = params["dimensions"]
             initial["dimensions"] = ", ".join(dimensions)
@@ -183,16 +184,30 @@ class ChargeForm(forms.Form):
             if line.strip()
         ]
 
+    def band_rows(self) -> list[dict]:
+        """The tier editor's rows as typed (every column), blank rows included: for rendering the editor again."""
+        if not self.is_bound:
+            return list(self.initial.get("band_rows") or [])
+        columns = {name: self.data.getlist(f"band_{name}") for name in BAND_COLUMNS}
+        length = max((len(cells) for cells in columns.values()), default=0)
+        return [
+            {name: (cells[index].strip() if index < len(cells) else "") for name, cells in columns.items()}
+            for index in range(length)
+        ]
+
     def _bands(self, columns: tuple[str, ...]) -> list[dict]:
+        """The rows of the model's columns; a row with every cell empty is skipped, an empty up_to is open-ended.
+
+        Empty amount cells are left out, so the rating engine's own defaults and errors apply
+        (a tier's ``flat_amount`` defaults to 0; ``unit_amount`` is required unless a flat amount is given).
+        """
         bands = []
-        for number, cells in self._lines("bands"):
-            if len(cells) == len(columns) - 1 and columns[-1] == "flat_amount":
-                cells.append("0")
-            if len(cells) != len(columns):
-                self.add_error("bands", f"line {number}: expected {', '.join(columns)}")
+        for row in self.band_rows():
+            cells = {name: row[name] for name in columns}
+            if not any(cells.values()):
                 continue
-            band = dict(zip(columns, cells, strict=True))
-            band["up_to"] = None if band["up_to"].lower() in OPEN_ENDED else band["up_to"]
+            band = {"up_to": cells["up_to"] or None}
+            band.update({name: value for name, value in cells.items() if name != "up_to" and value})
             bands.append(band)
         return bands
 
@@ -278,3 +293,223 @@ def _readable_path(key: str) -> str:
         else:
             parts.append(part)
     return ", ".join(parts)
+
+
+# --- metrics and features ----------------------------------------------------------------------------------------
+# These forms only turn text into the API's JSON shapes; the API's serializers then validate them, so a rule
+# (a field for every aggregation but count, a window only for a rolling period, a metric only on a limit
+# feature, …) reads the same on the page as in a 400, and names the same field.
+
+
+def split_list(text: str) -> list[str]:
+    """``"api_call, api_request"`` → ``["api_call", "api_request"]`` (empty items dropped)."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def whole_number(text: str):
+    """An integer when the text is one; otherwise the text itself, for the serializer to refuse by name."""
+    text = (text or "").strip()
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+class MetricForm(forms.Form):
+    code = forms.CharField(max_length=100, help_text="Used by the API and in events' metrics; cannot change.")
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    event_codes = forms.CharField(label="Event codes", help_text="The event codes that feed it, comma-separated.")
+    aggregation = forms.ChoiceField(choices=Metric.Aggregation.choices, initial=Metric.Aggregation.COUNT)
+    field = forms.CharField(
+        required=False, label="Property", help_text="The event property aggregated (all but count)."
+    )
+    filters = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        help_text="One property a line with its allowed values: region: eu, us",
+    )
+    group_by = forms.CharField(required=False, label="Group by", help_text="Event properties, comma-separated.")
+    period = forms.ChoiceField(choices=Metric.Period.choices, initial=Metric.Period.BILLING_PERIOD)
+    window_seconds = forms.CharField(required=False, label="Window (seconds)", help_text="Rolling periods only.")
+
+    DEFINITION = ("event_codes", "aggregation", "field", "filters", "group_by", "period", "window_seconds")
+
+    def __init__(self, *args, metric: Metric | None = None, locked: bool = False, **kwargs):
+        if metric is not None:
+            kwargs.setdefault("initial", self.initial_for(metric))
+        super().__init__(*args, **kwargs)
+        self.metric = metric
+        if metric is not None:
+            self.fields["code"].disabled = True
+            self.fields["code"].help_text = "Cannot change: clients and plans refer to it."
+        if locked:
+            for name in self.DEFINITION:
+                self.fields[name].disabled = True
+
+    @staticmethod
+    def initial_for(metric: Metric) -> dict:
+        return {
+            "code": metric.code,
+            "name": metric.name,
+            "description": metric.description,
+            "event_codes": ", ".join(metric.event_codes),
+            "aggregation": metric.aggregation,
+            "field": metric.field,
+            "filters": "\n".join(f"{prop}: {', '.join(values)}" for prop, values in (metric.filters or {}).items()),
+            "group_by": ", ".join(metric.group_by),
+            "period": metric.period,
+            "window_seconds": "" if metric.window_seconds is None else str(metric.window_seconds),
+        }
+
+    def clean_filters(self):
+        filters: dict[str, list[str]] = {}
+        for number, line in enumerate((self.cleaned_data.get("filters") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            prop, colon, values = line.partition(":")
+            if not colon or not prop.strip():
+                raise forms.ValidationError(f"line {number}: expected property: value, value")
+            filters[prop.strip()] = split_list(values)
+        return filters
+
+    def payload(self) -> dict:
+        """The metric as the API takes it: only the fields that are not locked (a locked field is not sent)."""
+        data = self.cleaned_data
+        payload = {
+            "name": data["name"],
+            "description": data["description"],
+            "event_codes": split_list(data["event_codes"]),
+            "aggregation": data["aggregation"],
+            "field": data["field"].strip(),
+            "filters": data["filters"],
+            "group_by": split_list(data["group_by"]),
+            "period": data["period"],
+            "window_seconds": whole_number(data["window_seconds"]) if data["window_seconds"].strip() else None,
+        }
+        if self.metric is None:
+            payload["code"] = data["code"].strip()
+        return {name: value for name, value in payload.items() if not self.fields[name].disabled}
+
+
+class FeatureForm(forms.Form):
+    key = forms.CharField(max_length=100, help_text="Used by the API's entitlement checks; cannot change.")
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    kind = forms.ChoiceField(choices=Feature.Kind.choices, help_text="Cannot change once created.")
+    metric = forms.ChoiceField(required=False, help_text="Limit features: the metric whose usage is limited.")
+    default_limit = forms.CharField(required=False, label="Default limit", help_text="-1 unlimited, 0 no access.")
+    default_enabled = forms.BooleanField(required=False, label="Enabled by default")
+    default_value = forms.CharField(max_length=500, required=False, label="Default value")
+
+    KIND_FIELDS = {"limit": ("metric", "default_limit"), "boolean": ("default_enabled",), "value": ("default_value",)}
+
+    def __init__(self, *args, merchant, feature: Feature | None = None, metric_locked: bool = False, **kwargs):
+        if feature is not None:
+            kwargs.setdefault("initial", self.initial_for(feature))
+        super().__init__(*args, **kwargs)
+        self.feature = feature
+        metrics = Metric.objects.filter(merchant=merchant).order_by("code").values_list("code", "name")
+        self.fields["metric"].choices = [("", "—"), *((code, f"{code} · {name}") for code, name in metrics)]
+        if feature is not None:
+            self.fields["key"].disabled = True
+            self.fields["kind"].disabled = True
+            if metric_locked:
+                self.fields["metric"].disabled = True
+
+    @staticmethod
+    def initial_for(feature: Feature) -> dict:
+        return {
+            "key": feature.key,
+            "name": feature.name,
+            "description": feature.description,
+            "kind": feature.kind,
+            "metric": feature.metric.code if feature.metric_id else "",
+            "default_limit": "" if feature.default_limit is None else str(feature.default_limit),
+            "default_enabled": feature.default_enabled,
+            "default_value": feature.default_value,
+        }
+
+    def payload(self) -> dict:
+        data = self.cleaned_data
+        payload = {
+            "name": data["name"],
+            "description": data["description"],
+            "metric": data["metric"] or None,
+            "default_limit": whole_number(data["default_limit"]) if data["default_limit"].strip() else None,
+            "default_enabled": data["default_enabled"],
+            "default_value": data["default_value"],
+        }
+        if self.feature is None:
+            payload.update(key=data["key"].strip(), kind=data["kind"])
+        return {name: value for name, value in payload.items() if not self.fields[name].disabled}
+
+
+# --- a draft's features and one-time fees ------------------------------------------------------------------------
+
+
+class PlanFeatureForm(forms.Form):
+    """A feature's value in a draft: a limit (with its enforcement), on or off, or a value, by the feature's kind."""
+
+    feature = forms.ChoiceField()
+    limit = forms.CharField(required=False, help_text="Limit features: -1 unlimited, 0 no access.")
+    enforcement = forms.ChoiceField(
+        choices=PlanFeature.Enforcement.choices, initial=PlanFeature.Enforcement.HARD, required=False,
+        help_text="Limit features: hard refuses past the limit, soft reports the overage.",
+    )  # fmt: skip
+    enabled = forms.BooleanField(required=False, help_text="Boolean features.")
+    value = forms.CharField(max_length=500, required=False, help_text="Value features.")
+
+    def __init__(self, *args, features: list[Feature], line: PlanFeature | None = None, **kwargs):
+        if line is not None:
+            kwargs.setdefault("initial", {
+                "feature": line.feature.key,
+                "limit": "" if line.limit is None else str(line.limit),
+                "enforcement": line.enforcement,
+                "enabled": bool(line.enabled),
+                "value": line.value,
+            })  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self.by_key = {feature.key: feature for feature in features}
+        self.kinds = {feature.key: feature.kind for feature in features}
+        self.fields["feature"].choices = [
+            (feature.key, f"{feature.key} · {feature.name} ({feature.kind})") for feature in features
+        ]
+        if line is not None:
+            self.fields["feature"].disabled = True
+
+    def payload(self) -> dict:
+        """The line as the API takes it: the one value the feature's kind has (``limit``, ``enabled`` or ``value``)."""
+        data = self.cleaned_data
+        feature = self.by_key[data["feature"]]
+        payload: dict = {"feature": feature.key}
+        if feature.kind == Feature.Kind.LIMIT:
+            if data["limit"].strip():
+                payload["limit"] = whole_number(data["limit"])
+            payload["enforcement"] = data["enforcement"] or PlanFeature.Enforcement.HARD
+        elif feature.kind == Feature.Kind.BOOLEAN:
+            payload["enabled"] = data["enabled"]
+        else:
+            payload["value"] = data["value"]
+        return payload
+
+
+class OneTimeFeeForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    amount = forms.CharField(help_text="Billed once, on a subscription's first invoice.")
+
+    def payload(self) -> dict:
+        return {"name": self.cleaned_data["name"], "amount": self.cleaned_data["amount"].strip()}
+
+
+def serializer_errors_to_form(form: forms.Form, errors: dict) -> None:
+    """A DRF serializer's ``errors`` onto the form: each on the field it names, the rest as non-field errors."""
+    for key, messages in _flatten(errors):
+        message = " ".join(str(item) for item in messages)
+        head = key.split(".")[0].split("[")[0]
+        if head in form.fields and not form.fields[head].disabled:
+            form.add_error(head, message if key == head else f"{_readable_path(key)}: {message}")
+        elif head == "non_field_errors":
+            form.add_error(None, message)
+        else:
+            form.add_error(None, f"{_readable_path(key)}: {message}")

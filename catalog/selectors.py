@@ -1,6 +1,9 @@
 """Reads of the catalog: plans and their versions, and what a published plan freezes."""
 
-from django.db.models import Prefetch, QuerySet
+from collections import defaultdict
+from datetime import datetime
+
+from django.db.models import Count, Prefetch, Q, QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 
 from atlas.models import Merchant
@@ -82,3 +85,66 @@ def metric_in_published_use(*, metric: Metric) -> bool:
 
 def feature_in_published_use(*, feature: Feature) -> bool:
     return PlanFeature.objects.filter(feature=feature, plan_version__status=PUBLISHED).exists()
+
+
+def plans_with_subscribers(queryset: QuerySet, *, at: datetime) -> QuerySet:
+    """:func:`plans_with_versions` with each version's active subscriptions counted at ``at``.
+
+    Each version carries ``active_subscriptions`` (started at or before ``at``, not ended by then: the
+    billing app's ``active_filter``), counted in the versions' own query, so a list of plans costs no
+    more queries than without the counts. The subscriptions are reached by their relation name only:
+    the catalog does not import the billing app (dependencies point billing → catalog).
+    """
+    active = Q(subscriptions__started_at__lte=at) & (
+        Q(subscriptions__ends_at__isnull=True) | Q(subscriptions__ends_at__gt=at)
+    )
+    versions = (
+        PlanVersion.objects.order_by("version")
+        .annotate(active_subscriptions=Count("subscriptions", filter=active))
+        .prefetch_related(*plan_version_content_prefetch())
+    )
+    return queryset.prefetch_related(Prefetch("versions", queryset=versions))
+
+
+def _version_label(code: str, version: int, status: str) -> dict:
+    return {"plan": code, "version": version, "published": status == PUBLISHED}
+
+
+def _add_use(uses: dict, key: int, code: str, version: int, status: str) -> None:
+    entry = _version_label(code, version, status)
+    if entry not in uses[key]:
+        uses[key].append(entry)
+
+
+def metrics_usage(*, merchant: Merchant) -> dict[int, list[dict]]:
+    """Per metric pk, the plan versions that depend on it: they charge it or limit a feature it measures.
+
+    Each use is ``{"plan": code, "version": n, "published": bool}``, sorted by plan and version; two
+    queries for the whole catalog. A metric with a published use has its definition frozen
+    (``catalog.services.metric_update``).
+    """
+    uses: dict[int, list[dict]] = defaultdict(list)
+    columns = ("plan_version__plan__code", "plan_version__version", "plan_version__status")
+    for metric_id, *version in Charge.objects.filter(plan_version__merchant=merchant).values_list(
+        "metric_id", *columns
+    ):
+        _add_use(uses, metric_id, *version)
+    lines = PlanFeature.objects.filter(plan_version__merchant=merchant, feature__metric__isnull=False)
+    for metric_id, *version in lines.values_list("feature__metric_id", *columns):
+        _add_use(uses, metric_id, *version)
+    for entries in uses.values():
+        entries.sort(key=lambda entry: (entry["plan"], entry["version"]))
+    return dict(uses)
+
+
+def features_usage(*, merchant: Merchant) -> dict[int, list[dict]]:
+    """Per feature pk, the plan versions that set it (as :func:`metrics_usage`); one query."""
+    uses: dict[int, list[dict]] = defaultdict(list)
+    lines = PlanFeature.objects.filter(plan_version__merchant=merchant).order_by(
+        "plan_version__plan__code", "plan_version__version"
+    )
+    for feature_id, *version in lines.values_list(
+        "feature_id", "plan_version__plan__code", "plan_version__version", "plan_version__status"
+    ):
+        _add_use(uses, feature_id, *version)
+    return dict(uses)

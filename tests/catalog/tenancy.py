@@ -40,4 +40,19 @@ def populate(merchant, ctx: dict) -> None:
         },
     )
     services.plan_publish(plan=plan)
-    ctx.update(metric=metric, feature=feature, plan=plan, plan_version=plan_version_latest(plan=plan))
+    # A draft too, with a line in each list, for the cockpit pages that edit a draft (tests/catalog/test_pages_tenancy).
+    draft_plan = services.plan_create(
+        merchant=merchant,
+        code=f"team_{suffix}",
+        name="Team",
+        content={
+            "currency": "USD",
+            "charges": [
+                {"metric": metric, "model": "tiered", "params": {"tiers": [{"up_to": None, "unit_amount": "1"}]}}
+            ],
+            "features": [{"feature": feature, "limit": 10}],
+            "one_time_fees": [{"name": "Onboarding", "amount": Decimal("100")}],
+        },
+    )
+    ctx.update(metric=metric, feature=feature, plan=plan, plan_version=plan_version_latest(plan=plan),
+               draft_plan=draft_plan)  # fmt: skip

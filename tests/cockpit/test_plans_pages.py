@@ -69,6 +69,12 @@ def draft_of(plan: Plan) -> PlanVersion:
     return plan.versions.order_by("-version").first()
 
 
+def bands(*rows: tuple[str, str, str]) -> dict:
+    """The tier editor's rows (up_to, unit_amount, flat_amount) as the form posts them: one list per column."""
+    return {f"band_{name}": [row[column] for row in rows]
+            for column, name in enumerate(("up_to", "unit_amount", "flat_amount"))}  # fmt: skip
+
+
 def tiered_form(**changes) -> dict:
     """A new charge's form: on ``requests``, since the draft already charges ``api_calls`` (one charge per metric)."""
     return {
@@ -76,7 +82,7 @@ def tiered_form(**changes) -> dict:
         "model": "tiered",
         "timing": "in_arrears",
         "included_units": "",
-        "bands": "1000, 0.02, 0\n, 0.01, 0",
+        **bands(("1000", "0.02", "0"), ("", "0.01", "0")),
         **changes,
     }
 
@@ -300,10 +306,13 @@ class TestDraftEditing:
     @pytest.mark.parametrize(
         ("changes", "field", "message"),
         [
-            ({"bands": "1000, 0.02, 0\n500, 0.01, 0\n, 0.005, 0"}, "bands",
+            (bands(("1000", "0.02", "0"), ("500", "0.01", "0"), ("", "0.005", "0")), "bands",
              "band 2, up_to: must be greater than the previous band's up_to (1000)"),
-            ({"bands": "1000, 0.02, 0\n2000, 0.01, 0"}, "bands", "band 2, up_to: the last band must be open-ended"),
-            ({"bands": "1000; 0.02"}, "bands", "line 1: expected up_to, unit_amount, flat_amount"),
+            (bands(("1000", "0.02", "0"), ("2000", "0.01", "0")), "bands",
+             "band 2, up_to: the last band must be open-ended"),
+            (bands(("1000", "0.02", ""), ("", "", "")), "bands", "band 1, up_to: the last band must be open-ended"),
+            (bands(("1000", "abc", ""), ("", "0.01", "")), "bands",
+             "band 1, unit_amount: 'abc' is not a decimal number"),
             ({"model": "per_unit", "unit_amount": "abc"}, "unit_amount", "abc"),
             ({"model": "per_unit", "unit_amount": ""}, "unit_amount", "is required"),
             ({"model": "package", "package_size": "0", "amount": "5"}, "package_size", "must be greater than 0"),

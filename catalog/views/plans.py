@@ -1,23 +1,26 @@
-"""Cockpit pages for plans: the list, a plan with its versions, and draft editing.
+"""Cockpit pages for plans: the list, a plan with its versions and subscribers, draft editing, publishing.
 
 Every write goes through ``catalog.services`` (the same validation as the API), so an
 error names the field the API would name. Conflicts (a published version, an archived
 plan) come back as messages on the plan page.
 """
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.views.generic import TemplateView, View
 from rest_framework.exceptions import ValidationError
 
 from atlas.api.exceptions import Conflict
 from atlas.money import minor_units
 from atlas.tenancy import MerchantEditMixin, MerchantPageMixin
-from catalog import services
+from catalog import rating, services
 from catalog.forms import (
+    BAND_COLUMNS,
+    BAND_COLUMNS_OF,
     MODEL_FIELDS,
     MODEL_LABELS,
     PARAMETER_FIELDS,
@@ -27,7 +30,7 @@ from catalog.forms import (
     service_errors_to_form,
 )
 from catalog.models import Charge, Feature, Plan, PlanVersion
-from catalog.selectors import plan_version_latest, plans_with_versions
+from catalog.selectors import plan_version_latest, plans_with_subscribers
 
 # --- reading a charge --------------------------------------------------------------------------------------------
 
@@ -155,6 +158,34 @@ def charge_content(charge: Charge) -> dict:
     }
 
 
+# The quantity the charge form's live price example starts with (the merchant types another).
+EXAMPLE_UNITS = Decimal("1000")
+
+
+def price_example(charge: Charge, units: Decimal) -> str:
+    """What the rating engine bills for ``units``, as a sentence: "1,000 units cost 12.50 USD."
+
+    static/js/tier-editor.js computes the same sentence live in the browser.
+    Matrix charges are priced per group and percentage charges per event too, so the example is of
+    the models one quantity prices. The minimum's true-up is billed as its own line: said apart.
+    """
+    currency = charge.plan_version.currency
+    if charge.model == "matrix":
+        return "No example: a matrix charge is priced per group."
+    try:
+        result = charge.priced(currency).rate(units)
+    except (rating.ChargeParamsError, rating.RatingError, InvalidOperation):
+        return ""
+    text = f"{plain(units)} units cost {money(result.amount, currency)}"
+    if result.uncapped_amount is not None and result.amount < result.uncapped_amount:
+        text += f" (capped at {money(charge.maximum_amount, currency)})"
+    text += "."
+    if result.minimum_true_up:
+        minimum, true_up = money(charge.minimum_amount, currency), money(result.minimum_true_up, currency)
+        text += f" The minimum of {minimum} adds {true_up}."
+    return text
+
+
 # --- pages -------------------------------------------------------------------------------------------------------
 
 
@@ -163,9 +194,9 @@ class PlanListView(MerchantPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        plans = plans_with_versions(self.scoped(Plan).order_by("archived_at", "code"))
+        plans = plans_with_subscribers(self.scoped(Plan).order_by("archived_at", "code"), at=timezone.now())
         context["rows"] = [{"plan": plan, "latest": plan_version_latest(plan=plan),
-                            "published": _latest_published(plan)} for plan in plans]  # fmt: skip
+                            "published": _latest_published(plan), **_subscribers(plan)} for plan in plans]  # fmt: skip
         context.setdefault("form", PlanCreateForm())
         return context
 
@@ -191,9 +222,20 @@ def _latest_published(plan: Plan) -> PlanVersion | None:
     return max(published, key=lambda version: version.version) if published else None
 
 
+def _subscribers(plan: Plan) -> dict:
+    """Active subscriptions of the plan: in all, and per version that has any (newest first)."""
+    versions = sorted(plan.versions.all(), key=lambda version: version.version, reverse=True)
+    return {
+        "subscribers": sum(version.active_subscriptions for version in versions),
+        "subscribers_by_version": [
+            (version.version, version.active_subscriptions) for version in versions if version.active_subscriptions
+        ],
+    }
+
+
 class _PlanMixin:
     def plan(self, code: str) -> Plan:
-        return get_object_or_404(plans_with_versions(self.scoped(Plan)), code=code)
+        return get_object_or_404(plans_with_subscribers(self.scoped(Plan), at=timezone.now()), code=code)
 
     def draft(self, plan: Plan) -> PlanVersion:
         draft = plan_version_latest(plan=plan)
@@ -234,6 +276,7 @@ class PlanDetailView(_PlanMixin, MerchantPageMixin, TemplateView):
             version=version,
             latest=versions[0],
             is_latest=version.pk == versions[0].pk,
+            subscribers=_subscribers(plan)["subscribers"],
             base_fee=money(version.base_fee, currency),
             charges=[describe_charge(charge, currency) for charge in version.charges.all()],
             features=[{"line": line, "text": describe_feature(line)} for line in version.plan_features.all()],
@@ -292,11 +335,21 @@ class ChargeEditView(_PlanMixin, MerchantEditMixin, TemplateView):
         plan, draft, charges = self._setup(code, index)
         initial = ChargeForm.initial_for(charges[index]) if index is not None else {}
         form = ChargeForm(initial=initial, merchant=request.merchant)
-        return self.render_to_response(self._context(plan, draft, index, form))
+        example = price_example(charges[index], EXAMPLE_UNITS) if index is not None else ""
+        return self.render_to_response(self._context(plan, draft, index, form, example=example))
 
     def post(self, request, code, index=None):
         plan, draft, charges = self._setup(code, index)
         form = ChargeForm(request.POST, merchant=request.merchant)
+        action = request.POST.get("band_action", "")
+        if action:
+            # The tier editor without JavaScript: add or remove a row, and show the form again unsaved.
+            rows = form.band_rows()
+            if action == "add":
+                rows.append(dict.fromkeys(BAND_COLUMNS, ""))
+            elif action.startswith("remove-") and action[7:].isdigit() and int(action[7:]) < len(rows):
+                rows.pop(int(action[7:]))
+            return self.render_to_response(self._context(plan, draft, index, form, rows=rows))
         if form.is_valid():
             content = [charge_content(charge) for charge in charges]
             position = len(content) if index is None else index
@@ -317,7 +370,8 @@ class ChargeEditView(_PlanMixin, MerchantEditMixin, TemplateView):
                 return redirect("cockpit:plan", code=plan.code)
         return self.render_to_response(self._context(plan, draft, index, form), status=400)
 
-    def _context(self, plan, draft, index, form):
+    def _context(self, plan, draft, index, form, *, rows=None, example=""):
+        rows = form.band_rows() if rows is None else rows
         return self.get_context_data(
             plan=plan,
             draft=draft,
@@ -325,7 +379,13 @@ class ChargeEditView(_PlanMixin, MerchantEditMixin, TemplateView):
             form=form,
             model_fields=MODEL_FIELDS,
             base_fields=[form[name] for name in form.fields if name not in PARAMETER_FIELDS],
-            param_fields=[form[name] for name in PARAMETER_FIELDS],
+            param_fields=[form[name] for name in PARAMETER_FIELDS if name != "bands"],
+            band_rows=rows or [dict.fromkeys(BAND_COLUMNS, "")],
+            band_columns=BAND_COLUMNS,
+            band_columns_of=BAND_COLUMNS_OF,
+            places=minor_units(draft.currency),
+            example_units=EXAMPLE_UNITS,
+            example=example,
         )
 
 
@@ -349,7 +409,27 @@ class ChargeRemoveView(_PlanMixin, MerchantPageMixin, View):
         return redirect("cockpit:plan", code=plan.code)
 
 
-class PlanPublishView(_PlanMixin, MerchantPageMixin, View):
+class PlanPublishView(_PlanMixin, MerchantEditMixin, TemplateView):
+    """Publishing asks first: the page says what the version freezes, and its form publishes."""
+
+    template_name = "catalog/plan_publish.html"
+
+    def get(self, request, code):
+        plan = self.plan(code)
+        try:
+            draft = self.draft(plan)
+        except _NoDraft:
+            return _no_draft(request, plan)
+        charges = list(draft.charges.all())
+        lines = list(draft.plan_features.all())
+        metrics = {charge.metric.code: charge.metric for charge in charges}
+        metrics.update({line.feature.metric.code: line.feature.metric for line in lines if line.feature.metric_id})
+        return self.render_to_response(self.get_context_data(
+            plan=plan, draft=draft, base_fee=money(draft.base_fee, draft.currency), charges=charges,
+            features=lines, fees=list(draft.one_time_fees.all()), metrics=sorted(metrics.values(), key=str),
+            limit_features=[line.feature for line in lines if line.feature.kind == Feature.Kind.LIMIT],
+        ))  # fmt: skip
+
     def post(self, request, code):
         plan = self.plan(code)
         try:
