@@ -259,8 +259,10 @@ class TestFilesPerTeamMemberPerDay:
 class TestSeatLimits:
     def test_the_answer_reports_active_users_as_usage(self, api, paris, file_service):
         created(api.post("/api/v1/customers/acme/users", {"external_id": "alice"}, format="json"))
-        assert check(api, "seats") == {"key": "seats", "kind": "limit", "allowed": True, "limit": 2, "usage": "1",
-                                       "remaining": "1", "value": None, "scope": "customer", "bucket": None}  # fmt: skip
+        assert check(api, "seats") == {
+            "key": "seats", "kind": "limit", "allowed": True, "limit": 2, "usage": "1", "remaining": "1",
+            "value": None, "scope": "customer", "bucket": None,
+        }  # fmt: skip
 
     def test_provisioning_beyond_a_hard_limit_is_a_409_naming_the_feature_and_writes_nothing(
         self, api, paris, file_service
@@ -437,8 +439,8 @@ class TestFeatureScopeAndCounts:
         assert not paris.features.exists()
 
     def test_a_seat_limit_has_no_metric(self, api, paris):
-        body = created(api.post("/api/v1/features", {"key": "seats", "name": "Seats", "kind": "limit",
-                                                     "counts": "users", "default_limit": 5}, format="json"))  # fmt: skip
+        seats = {"key": "seats", "name": "Seats", "kind": "limit", "counts": "users", "default_limit": 5}
+        body = created(api.post("/api/v1/features", seats, format="json"))
         assert (body["metric"], body["counts"], body["scope"], body["default_limit"]) == (None, "users", "customer", 5)
 
     def test_the_scope_of_a_published_limit_cannot_change(self, api, paris, file_service):
