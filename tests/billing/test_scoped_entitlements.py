@@ -453,3 +453,50 @@ class TestFeatureScopeAndCounts:
                                                 "window_seconds": 60}, format="json")  # fmt: skip
         assert response.status_code == 400
         assert response.json()["error"]["fields"] == {"window_seconds": "applies only to a rolling period"}
+
+
+# --- the customer page's data: who used how much of their own limit, the buckets nearest theirs -----------------
+
+
+class TestScopedUsageOnTheCustomerPage:
+    def test_members_are_listed_fullest_first_with_their_own_usage(self, api, paris, file_service):
+        from billing.usage.scoped import scoped_usage
+
+        created(api.post("/api/v1/customers/acme/users", {"external_id": "dora"}, format="json"))
+        send(paris, *[("file_upload", at(2026, 2, 10, 9 + n), {"user": "alice"}) for n in range(3)],
+             ("file_upload", at(2026, 2, 10, 9), {"user": "bob"}))  # fmt: skip
+        check(api, "files_per_member", f"user=alice&{DAY}")
+
+        (limit,) = scoped_usage(customer=Customer.objects.get(external_id="acme"), at=at(2026, 2, 10, 18))
+
+        assert (limit.key, limit.kind, limit.limit, limit.enforcement) == ("files_per_member", "members", 2, "hard")
+        assert [(row.label, row.usage, row.remaining, row.allowed, row.percent, row.tone) for row in limit.rows] == [
+            ("alice", 3, 0, False, 100, "bad"),
+            ("bob", 1, 1, True, 50, ""),
+        ]
+
+    def test_buckets_are_listed_nearest_their_limit_first_and_rendered_by_the_tag(self, api, paris, project_calls):
+        from django.template import Context, Template
+
+        from billing.usage.scoped import scoped_usage
+
+        customer = Customer.objects.get(external_id="acme")
+        (limit,) = scoped_usage(customer=customer, at=at(2026, 1, 20, 12))
+        html = Template("{% load scoped_usage %}{% scoped_usage customer at %}").render(
+            Context({"customer": customer, "at": at(2026, 1, 20, 12)})
+        )
+
+        assert (limit.key, limit.kind) == ("calls_per_project", "buckets")
+        assert [(row.label, row.usage, row.percent, row.tone) for row in limit.rows] == [
+            ("project=p1", 3, 100, "bad"),
+            ("project=p2", 1, 33, ""),
+        ]
+        assert 'data-testid="scoped-calls_per_project-project=p1"' in html
+        assert "3 / 3" in html and "1 / 3" in html and "per bucket" in html
+
+    def test_nothing_is_rendered_without_scoped_limits(self, paris):
+        from django.template import Context, Template
+
+        customer = Customer.objects.get(external_id="acme")
+        html = Template("{% load scoped_usage %}{% scoped_usage customer %}").render(Context({"customer": customer}))
+        assert html.strip() == ""
