@@ -25,8 +25,8 @@ from billing.usage.entitlements import Bucket, _generous, _grants, _load, _usage
 from catalog.models import Feature, PlanFeature
 from customers.models import Customer, CustomerUser
 from metering.models import UsageBucket
-from metering.services import metric_state_ensure
 from metering.selectors import current_usage
+from metering.services import metric_state_ensure
 
 MEMBERS_SHOWN = 50
 BUCKETS_SHOWN = 5
