@@ -4,8 +4,11 @@
     [--events 1000000] [--small 1000] [--requests 2000] [--keep-db]
 
 Drops and recreates its own database (``DATABASE_URL``'s name + ``_entitlements``) and migrates it. One
-merchant, a published plan (a per-unit charge on ``api_calls``, a hard monthly
-limit on it, and a rolling "per hour" limit) and two subscribed customers: one
+merchant (time zone Europe/Paris), a published plan (a per-unit charge on ``api_calls``, a hard monthly
+limit on it, a rolling "per hour" limit, and the scoped limits of seed 004: a daily cap (metric period
+``day``), a limit per team member (``scope: user`` on a metric of its own, so its buckets key on the
+events' ``user``: 20 members) and a limit per project (a metric grouped by ``project``: 10 projects)) and
+two subscribed customers: one
 with ``--events`` events in its current period, one with ``--small``. The
 subscriptions started 27 days ago on anniversary periods, so whatever the date
 the current period is 27 days old (about 650 hourly buckets behind each answer). The
@@ -16,7 +19,8 @@ a metric change triggers (``metric_state_rebuild``; its time is printed).
 Then gunicorn runs with the production settings (``DEBUG=0``,
 ``atlas/gunicorn.conf.py``, 2 workers) and one client in this process (standard
 library only, one kept-alive connection) times, for each customer: ``GET /customers/{id}/entitlements/{key}``
-for the monthly limit and the rolling limit, and ``GET /customers/{id}/usage``.
+for the monthly limit, the rolling limit, the daily cap, one member's limit (``?user=u7``) and one
+project's (``?group.project=p3``), and ``GET /customers/{id}/usage``.
 It prints p50/p99 and the ratio of the big customer's p99 to the small one's.
 Every loop is bounded; the server is stopped and the database dropped at the end.
 """
@@ -50,6 +54,8 @@ def load_events(merchant_id: int, customer_id: int, count: int, start: datetime,
     rng = random.Random(count)
     span = int((end - start).total_seconds())
     regions = ("eu", "us", "ap")
+    users = [f"u{n}" for n in range(20)]  # team members (the per-user limit)
+    projects = [f"p{n}" for n in range(10)]  # usage buckets (the per-project limit)
     raw = connection.connection
     with (
         raw.cursor() as cursor,
@@ -61,7 +67,8 @@ def load_events(merchant_id: int, customer_id: int, count: int, start: datetime,
         for n in range(count):
             timestamp = start + timedelta(seconds=span * n / count + rng.random())
             copy.write_row((merchant_id, customer_id, f"{tag}-{n}", "api_call", min(timestamp, end),
-                            json.dumps({"region": regions[n % 3]}), "", end))  # fmt: skip
+                            json.dumps({"region": regions[n % 3], "user": users[n % 20], "project": projects[n % 10]}),
+                            "", end))  # fmt: skip
     raw.commit()
 
 
@@ -117,13 +124,32 @@ def main() -> None:
     limit = catalog.feature_create(merchant=merchant, key="api_calls_limit", name="API calls", kind="limit",
                                    metric=monthly)  # fmt: skip
     rate = catalog.feature_create(merchant=merchant, key="api_rate", name="API rate", kind="limit", metric=hourly)
+    merchant.timezone = "Europe/Paris"
+    merchant.save(update_fields=["timezone"])
+    daily = catalog.metric_create(merchant=merchant, code="api_calls_daily", name="API calls a day",
+                                  event_codes=["api_call"], period="day")  # fmt: skip
+    member = catalog.metric_create(merchant=merchant, code="api_calls_member", name="API calls per member",
+                                   event_codes=["api_call"])  # fmt: skip
+    project = catalog.metric_create(merchant=merchant, code="api_calls_project", name="API calls per project",
+                                    event_codes=["api_call"], group_by=["project"])  # fmt: skip
+    cap = catalog.feature_create(merchant=merchant, key="daily_calls", name="Daily cap", kind="limit", metric=daily)
+    per_member = catalog.feature_create(merchant=merchant, key="calls_per_member", name="Calls per member",
+                                        kind="limit", metric=member, scope="user")  # fmt: skip
+    per_project = catalog.feature_create(merchant=merchant, key="calls_per_project", name="Calls per project",
+                                         kind="limit", metric=project)  # fmt: skip
+    member.refresh_from_db()
+    assert member.user_buckets
+    scoped = (daily, member, project)
     plan = catalog.plan_create(merchant=merchant, code="pro", name="Pro", content={
         "currency": "USD", "base_fee": Decimal("49.00"),
         "charges": [{"metric": monthly, "model": "per_unit", "params": {"unit_amount": "0.001"},
                      "included_units": Decimal("1000"), "minimum_amount": None, "maximum_amount": None,
                      "timing": "in_arrears"}],
         "features": [{"feature": limit, "limit": 10_000_000, "enforcement": "hard"},
-                     {"feature": rate, "limit": 1_000_000, "enforcement": "hard"}],
+                     {"feature": rate, "limit": 1_000_000, "enforcement": "hard"},
+                     {"feature": cap, "limit": 1_000_000, "enforcement": "hard"},
+                     {"feature": per_member, "limit": 1_000_000, "enforcement": "hard"},
+                     {"feature": per_project, "limit": 1_000_000, "enforcement": "hard"}],
     })  # fmt: skip
     catalog.plan_publish(plan=plan)
     customers = {}
@@ -144,16 +170,29 @@ def main() -> None:
     print(f"  {time.perf_counter() - started:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    for metric in (monthly, hourly):
+    for metric in (monthly, hourly, *scoped):
         started = time.perf_counter()
         metric_state_rebuild(metric=metric, force=True)
         print(f"  state backfill of {metric.code}: {time.perf_counter() - started:.1f} s")
-    for metric in (monthly, hourly):  # the fast path answers what the raw events say
+    for metric in (monthly, hourly, *scoped):  # the fast path answers what the raw events say
         for customer in customers.values():
             window = {"start": period_start, "end": period_start + timedelta(days=40)}
             assert current_usage(metric=metric, customer_id=customer.pk, **window) == aggregate(
                 metric=metric, customer_id=customer.pk, **window
             ), metric.code
+    for customer in customers.values():  # one member's and one project's usage: the state against the raw events
+        window = {"start": period_start, "end": period_start + timedelta(days=40)}
+        mine = current_usage(metric=member, customer_id=customer.pk, user="u7", **window)[()].quantity
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM metering_event WHERE customer_id = %s AND code = 'api_call' "
+                "AND properties ->> 'user' = 'u7' AND timestamp >= %s",
+                [customer.pk, period_start],
+            )
+            assert mine == cursor.fetchone()[0], (customer.external_id, mine)
+        by_project = current_usage(metric=project, customer_id=customer.pk, **window)
+        bucket = current_usage(metric=project, customer_id=customer.pk, group=("p3",), **window)
+        assert bucket == {("p3",): by_project[("p3",)]}, bucket
     connection.close()
 
     port = free_port()
@@ -169,6 +208,10 @@ def main() -> None:
             for label, path in [
                 ("entitlement (monthly limit)", f"/api/v1/customers/cus_{name}/entitlements/api_calls_limit"),
                 ("entitlement (rolling hour)", f"/api/v1/customers/cus_{name}/entitlements/api_rate"),
+                ("entitlement (daily cap)", f"/api/v1/customers/cus_{name}/entitlements/daily_calls"),
+                ("entitlement (per user)", f"/api/v1/customers/cus_{name}/entitlements/calls_per_member?user=u7"),
+                ("entitlement (per bucket)",
+                 f"/api/v1/customers/cus_{name}/entitlements/calls_per_project?group.project=p3"),
                 ("usage", f"/api/v1/customers/cus_{name}/usage"),
             ]:
                 latencies, body = timed(port, key, path, args.requests)

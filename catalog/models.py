@@ -30,6 +30,7 @@ class Metric(models.Model):
         BILLING_PERIOD = "billing_period"
         ALL_TIME = "all_time"
         ROLLING = "rolling"
+        DAY = "day"  # the calendar day in the merchant's time zone (daily caps reset at local midnight)
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="metrics")
     code = models.CharField(max_length=100, validators=[code_validator])
@@ -42,6 +43,9 @@ class Metric(models.Model):
     group_by = models.JSONField(default=list, blank=True)
     period = models.CharField(max_length=20, choices=Period.choices, default=Period.BILLING_PERIOD)
     window_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Rolling window length.")
+    # Kept by the catalog, not by the merchant: set while a user-scoped feature counts this metric, so its
+    # usage buckets also key on the events' ``user`` property (metering.state; docs/metering.md).
+    user_buckets = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -66,6 +70,14 @@ class Feature(models.Model):
         LIMIT = "limit"
         VALUE = "value"
 
+    class Scope(models.TextChoices):
+        CUSTOMER = "customer"  # the customer's events, all users together
+        USER = "user"  # each team member's own events (their ``user`` property): ask with ?user=
+
+    class Counts(models.TextChoices):
+        METRIC = "metric"  # the metric's usage
+        USERS = "users"  # the customer's active provisioned users (a seat limit; no metric)
+
     UNLIMITED = -1
     NO_ACCESS = 0
 
@@ -78,13 +90,24 @@ class Feature(models.Model):
     default_limit = models.BigIntegerField(null=True, blank=True, help_text="-1 unlimited, 0 no access.")
     default_enabled = models.BooleanField(default=False)
     default_value = models.CharField(max_length=500, blank=True)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.CUSTOMER)
+    counts = models.CharField(max_length=10, choices=Counts.choices, default=Counts.METRIC)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["key"]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "key"], name="feature_key_unique_per_merchant"),
-            models.CheckConstraint(condition=~Q(kind="limit") | Q(metric__isnull=False), name="feature_limit_metric"),
+            # A limit counts a metric's usage, or (a seat limit) the active users, never both.
+            models.CheckConstraint(
+                condition=~Q(kind="limit") | Q(counts="metric", metric__isnull=False) | Q(counts="users", metric=None),
+                name="feature_limit_counts_metric_or_users",
+            ),
+            models.CheckConstraint(condition=Q(kind="limit") | Q(counts="metric"), name="feature_counts_only_limits"),
+            # Only a limit on a metric's usage can count each team member's own usage.
+            models.CheckConstraint(
+                condition=Q(scope="customer") | Q(kind="limit", counts="metric"), name="feature_user_scope_on_metric"
+            ),
             models.CheckConstraint(
                 condition=Q(default_limit__isnull=True) | Q(default_limit__gte=-1), name="feature_limit_gte_minus_one"
             ),

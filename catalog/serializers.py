@@ -231,6 +231,14 @@ class FeatureSerializer(serializers.Serializer):
     default_limit = StrictIntegerField(min_value=-1, allow_null=True, required=False)
     default_enabled = StrictBooleanField(required=False)
     default_value = StrictCharField(max_length=500, allow_blank=True, required=False)
+    scope = serializers.ChoiceField(
+        Feature.Scope.choices, required=False,
+        help_text="customer (default): the customer's usage; user: each team member's own (ask with ?user=)",
+    )
+    counts = serializers.ChoiceField(
+        Feature.Counts.choices, required=False,
+        help_text="metric (default): the metric's usage; users: active provisioned users (a seat limit, no metric)",
+    )
     created_at = serializers.DateTimeField(read_only=True)
 
     def validate_kind(self, value):
@@ -242,13 +250,24 @@ class FeatureSerializer(serializers.Serializer):
         instance = self.instance
         state = {
             name: attrs[name] if name in attrs else getattr(instance, name, None)
-            for name in ("kind", "metric", "default_limit", "default_enabled", "default_value")
+            for name in ("kind", "metric", "default_limit", "default_enabled", "default_value", "scope", "counts")
         }
         kind, errors = state["kind"], {}
-        if kind == Feature.Kind.LIMIT:
+        scope = state["scope"] or Feature.Scope.CUSTOMER
+        counts = state["counts"] or Feature.Counts.METRIC
+        if kind == Feature.Kind.LIMIT and counts == Feature.Counts.USERS:
+            if state["metric"] is not None:
+                errors["metric"] = "a seat limit (counts: users) counts active users, not a metric: leave it empty"
+            if scope != Feature.Scope.CUSTOMER:
+                errors["scope"] = "a seat limit (counts: users) is per customer"
+        elif kind == Feature.Kind.LIMIT:
             if state["metric"] is None:
                 errors["metric"] = "is required for a limit feature (the metric whose usage is limited)"
         else:
+            if counts != Feature.Counts.METRIC:
+                errors["counts"] = "only limit features count something"
+            if scope != Feature.Scope.CUSTOMER:
+                errors["scope"] = "only limit features have a scope"
             if state["metric"] is not None:
                 errors["metric"] = "only limit features have a metric"
             if state["default_limit"] is not None:

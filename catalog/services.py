@@ -86,26 +86,47 @@ def metric_update(*, metric: Metric, **fields) -> Metric:
 # --- features ----------------------------------------------------------------------------------------------------
 
 
+def metric_user_buckets_enable(*, metric: Metric) -> None:
+    """Make a metric's usage buckets also key on the events' ``user`` property (a user-scoped feature counts it).
+
+    The flag is part of the metric state's signature, so the state goes stale: the next read rebuilds it from
+    the raw events with per-user buckets, and ingestion stops maintaining the old one (docs/metering.md).
+    Never turned off: a bucket per user still sums to the customer's usage.
+    """
+    Metric.objects.filter(pk=metric.pk, user_buckets=False).update(user_buckets=True)
+    metric.user_buckets = True
+
+
 def feature_create(*, merchant: Merchant, key: str, name: str, kind: str, **fields) -> Feature:
     if kind == Feature.Kind.LIMIT and fields.get("default_limit") is None:
         fields["default_limit"] = Feature.NO_ACCESS
     feature = Feature(merchant=merchant, key=key, name=name, kind=kind, **fields)
-    _create_unique(feature, "key", f"a feature with key {key!r} already exists")
+    with transaction.atomic():
+        _create_unique(feature, "key", f"a feature with key {key!r} already exists")
+        if feature.scope == Feature.Scope.USER and feature.metric is not None:
+            metric_user_buckets_enable(metric=feature.metric)
     return feature
+
+
+# What a published plan's limit means: frozen once a published plan sets it (as a metric's definition is).
+FEATURE_MEANING = ("metric", "scope", "counts")
 
 
 @transaction.atomic
 def feature_update(*, feature: Feature, **fields) -> Feature:
-    """The metric behind a limit is frozen once a published plan sets that limit (as a metric's definition is)."""
+    """The metric behind a limit, its scope and what it counts are frozen once a published plan sets it."""
     feature = Feature.objects.select_for_update().get(pk=feature.pk)
-    if "metric" in fields and fields["metric"] != feature.metric and feature_in_published_use(feature=feature):
+    changed = [name for name in FEATURE_MEANING if name in fields and fields[name] != getattr(feature, name)]
+    if changed and feature_in_published_use(feature=feature):
         raise Conflict(
-            f"Feature {feature.key!r} is used by a published plan version, so its metric cannot change. "
-            "Create a new feature and a new plan version instead."
+            f"Feature {feature.key!r} is used by a published plan version, so its {', '.join(changed)} cannot "
+            "change. Create a new feature and a new plan version instead."
         )
     for name, value in fields.items():
         setattr(feature, name, value)
     feature.save()
+    if feature.scope == Feature.Scope.USER and feature.metric is not None:
+        metric_user_buckets_enable(metric=feature.metric)
     return feature
 
 

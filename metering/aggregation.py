@@ -44,6 +44,7 @@ from catalog.models import Metric
 from metering.models import STATE_DECIMALS, Event, UsageBucket
 
 GROUP_SEPARATOR = "\x1f"
+USER_PROPERTY = "user"  # the event property that names the team member behind an event
 # A usable number: below 10**15 in magnitude (at most 15 integer digits), no exponent. Ingestion refuses
 # JSON numbers beyond (metering.ingestion.validation.MAX_NUMBER), so sums never overflow the numeric(38, 10)
 # state columns; a longer digit string is text (an identifier), not a quantity.
@@ -227,6 +228,9 @@ class Scope:
     received_after: datetime | None = None
     received_before: datetime | None = None
     exclude_users: tuple[str, ...] = ()
+    # One team member's events (their ``user`` property), and one bucket (group key, in group_by order).
+    user: str | None = None
+    group_key: str | None = None
 
     def tag_sql(self, column: str) -> tuple[str, list]:
         if self.subscription_external_id is None:
@@ -234,6 +238,15 @@ class Scope:
         if self.include_untagged and self.subscription_external_id != "":
             return f"{column} IN (%s, '')", [self.subscription_external_id]
         return f"{column} = %s", [self.subscription_external_id]
+
+
+def user_key_sql(d: Dialect, metric: Metric, t: str) -> tuple[str, list]:
+    """The bucket's ``user_key``: the event's ``user`` property (text, "" without one) for a metric a
+    user-scoped feature counts (``Metric.user_buckets``), else ""."""
+    if not metric.user_buckets:
+        return ("CAST('' AS text)" if d.postgres else "''"), []
+    text, params = d.text(t, USER_PROPERTY)
+    return f"COALESCE({text}, '')", params
 
 
 def value_sql(d: Dialect, metric: Metric, t: str) -> tuple[str, list]:
@@ -270,6 +283,14 @@ def match_sql(d: Dialect, metric: Metric, scope: Scope | None, t: str = "e") -> 
             in_sql, in_p = _in(user, sorted(scope.exclude_users))
             where.append(f"({user} IS NULL OR NOT ({in_sql}))")
             params += p + p + in_p
+        if scope.user is not None:
+            user, p = d.text(t, USER_PROPERTY)
+            where.append(f"{user} = %s")
+            params += p + [scope.user]
+        if scope.group_key is not None:
+            gkey, p = d.group_key(t, group_by(metric))
+            where.append(f"{gkey} = %s")
+            params += p + [scope.group_key]
     for prop, allowed in normalized_filters(metric).items():
         text, p = d.text(t, prop)
         in_sql, in_p = _in(text, allowed)

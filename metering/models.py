@@ -88,6 +88,8 @@ class UsageBucket(models.Model):
     bucket = models.BigIntegerField()
     subscription_external_id = models.CharField(max_length=255, blank=True, default="")
     group_key = models.TextField(blank=True, default="")
+    # The events' ``user`` property, for metrics a user-scoped feature counts (``Metric.user_buckets``); else "".
+    user_key = models.TextField(blank=True, default="")
     value = models.TextField(blank=True, default="")
     events_count = models.BigIntegerField(default=0)
     total = _state_number(null=True, blank=True)
@@ -102,8 +104,8 @@ class UsageBucket(models.Model):
         constraints = [
             # Column order serves both the upsert and the range read (metric, customer, bucket range).
             models.UniqueConstraint(
-                fields=["metric", "customer", "bucket", "subscription_external_id", "group_key", "value"],
-                name="usage_bucket_key",
+                fields=["metric", "customer", "bucket", "subscription_external_id", "group_key", "user_key", "value"],
+                name="usage_bucket_user_key",
             ),
         ]
 

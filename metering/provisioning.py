@@ -7,6 +7,7 @@ It lives in metering because every change is also usage (SPEC §8): provisioning
 transaction id (``seat:<user pk>:provisioned``), so a retry can never count a seat twice.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,16 @@ from metering.ingestion.store import IngestResult
 from metering.services import events_ingest
 
 SEAT_EVENT_CODE = "seat"
+
+# Checks a provisioning must pass, called under the customer's row lock with ``customer`` and ``at`` (the new
+# user's start). Registered by the apps that know the rules (billing's seat limits: billing.apps), so that
+# metering, below billing, imports none of them. A check refuses by raising (a ``Conflict``).
+PROVISIONING_GUARDS: list[Callable[..., None]] = []
+
+
+def provisioning_guard_register(guard: Callable[..., None]) -> None:
+    if guard not in PROVISIONING_GUARDS:
+        PROVISIONING_GUARDS.append(guard)
 
 
 @dataclass(frozen=True)
@@ -94,7 +105,9 @@ def user_provision(
     """Provision a user from ``provisioned_at`` (default now).
 
     A user id is provisioned at most once at a time; it may come back after leaving, starting no earlier
-    than its last stint ended. The history row and the ``+1`` seat event are written together.
+    than its last stint ended. The history row and the ``+1`` seat event are written together. The
+    registered guards (a hard seat limit) may refuse it with a 409; the customer's row lock serialises
+    concurrent provisioning of one customer, so two requests can never both take the last seat.
     """
     customer = Customer.objects.select_for_update().select_related("merchant").get(pk=customer.pk)
     if customer.archived_at is not None:
@@ -111,6 +124,8 @@ def user_provision(
         raise ValidationError(
             {"provisioned_at": f"must not be before the user's previous deprovisioning ({previous.deprovisioned_at})"}
         )
+    for guard in PROVISIONING_GUARDS:  # seat limits: the customer's lock above serialises concurrent provisioning
+        guard(customer=customer, at=at)
     user = CustomerUser.objects.create(
         merchant_id=customer.merchant_id,
         customer=customer,

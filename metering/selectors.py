@@ -21,6 +21,7 @@ from customers.models import Customer
 from metering.aggregation import (
     BUCKET_TABLE,
     EVENT_TABLE,
+    GROUP_SEPARATOR,
     Dialect,
     Partial,
     Scope,
@@ -79,6 +80,14 @@ def _bucket_where(metric: Metric, scope: Scope) -> tuple[str, list]:
     if tag:
         where.append(tag)
         params += tag_params
+    if scope.user is not None:
+        if not metric.user_buckets:
+            raise ValueError(f"metric {metric.code!r} keeps no per-user buckets (no user-scoped feature counts it)")
+        where.append("b.user_key = %s")
+        params.append(scope.user)
+    if scope.group_key is not None:
+        where.append("b.group_key = %s")
+        params.append(scope.group_key)
     return " AND ".join(where), params
 
 
@@ -197,16 +206,23 @@ def current_usage(
     subscription_external_id: str | None = None,
     include_untagged: bool = True,
     stored_signature: str | None = None,
+    user: str | None = None,
+    group: tuple[str, ...] | None = None,
 ) -> dict[tuple[str, ...], Usage]:
     """``aggregate(...)`` from the pre-aggregated state: same keys, same quantities, cost independent of volume.
 
     ``stored_signature`` is the metric state's signature if the caller already read it (saves a query).
+    ``user`` keeps only the events whose ``user`` property is that user (the metric must keep per-user
+    buckets: ``Metric.user_buckets``); ``group`` only the events of that group (values in ``group_by``
+    order): the answer then holds that group alone.
     """
     width = metric_state_ensure(metric=metric, stored_signature=stored_signature)
     scope = Scope(
         customer_ids=(customer_id,),
         subscription_external_id=subscription_external_id,
         include_untagged=include_untagged,
+        user=user,
+        group_key=None if group is None else GROUP_SEPARATOR.join(group),
     )
     window = window_for(metric, start, end)
     return shape(metric, [customer_id], _usage(metric, scope, window, width))[customer_id]

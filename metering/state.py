@@ -29,6 +29,7 @@ from metering.aggregation import (
     group_by,
     match_sql,
     normalized_filters,
+    user_key_sql,
     value_sql,
 )
 from metering.models import MetricState, UsageBucket
@@ -42,7 +43,7 @@ def state_signature(metric: Metric) -> tuple[str, int]:
     """A digest of everything a metric's buckets depend on, and their width in seconds."""
     key = json.dumps(
         [metric.event_codes, metric.field, metric.filters, metric.group_by, metric.aggregation, metric.period,
-         metric.window_seconds], sort_keys=True, default=str,
+         metric.window_seconds, metric.user_buckets], sort_keys=True, default=str,
     )  # fmt: skip
     found = _SIGNATURES.get(key)
     if found is None:
@@ -66,6 +67,8 @@ def _signature(metric: Metric) -> tuple[str, int]:
         "aggregation": metric.aggregation,
         "bucket_seconds": width,
     }
+    if metric.user_buckets:  # only then: the states of every other metric keep their signatures
+        definition["user_buckets"] = True
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest(), width
 
 
@@ -87,7 +90,10 @@ _METRIC_STATES = db.Select(
     (
         "m",
         Metric,
-        ["merchant", "code", "event_codes", "aggregation", "field", "filters", "group_by", "period", "window_seconds"],
+        [
+            "merchant", "code", "event_codes", "aggregation", "field", "filters", "group_by", "period",
+            "window_seconds", "user_buckets",
+        ],
     ),
     ("s", MetricState, ["signature"]),
 )
@@ -161,6 +167,7 @@ def state_upsert_sql(
         id_sql, id_params = d.id_in("e.id", ids)
         where, params = f"{where} AND {id_sql}", params + id_params
     gkey, gkey_params = d.group_key("e", group_by(metric))
+    ukey, ukey_params = user_key_sql(d, metric, "e")
     if aggregation == Metric.Aggregation.UNIQUE_COUNT:
         value, value_params = value_sql(d, metric, "e")
         number, number_params = d.null_number, []
@@ -171,10 +178,10 @@ def state_upsert_sql(
     latest = aggregation == Metric.Aggregation.LATEST
     if latest:
         rank = (
-            f"ROW_NUMBER() OVER (PARTITION BY e.customer_id, {bucket}, e.subscription_external_id, {gkey} "
+            f"ROW_NUMBER() OVER (PARTITION BY e.customer_id, {bucket}, e.subscription_external_id, {gkey}, {ukey} "
             f"ORDER BY e.timestamp DESC, e.id DESC)"
         )
-        rank_params = gkey_params
+        rank_params = gkey_params + ukey_params
         latest_columns = (
             "MAX(CASE WHEN s.rn = 1 THEN s.ts END), MAX(CASE WHEN s.rn = 1 THEN s.id END), "
             "MAX(CASE WHEN s.rn = 1 THEN s.num END)"
@@ -183,10 +190,10 @@ def state_upsert_sql(
         rank, rank_params, latest_columns = "1", [], "NULL, NULL, NULL"
     inner = (
         f"SELECT e.customer_id AS customer_id, {bucket} AS bucket, e.subscription_external_id AS tag, "
-        f"{gkey} AS gkey, {value} AS val, {number} AS num, {d.epoch('e.timestamp')} AS ep, e.timestamp AS ts, "
-        f"e.id AS id, {rank} AS rn FROM {source} e WHERE {where}"
+        f"{gkey} AS gkey, {ukey} AS ukey, {value} AS val, {number} AS num, {d.epoch('e.timestamp')} AS ep, "
+        f"e.timestamp AS ts, e.id AS id, {rank} AS rn FROM {source} e WHERE {where}"
     )
-    inner_params = gkey_params + value_params + number_params + rank_params + params
+    inner_params = gkey_params + ukey_params + value_params + number_params + rank_params + params
     # Only the columns the aggregation reads are computed and merged; the others stay NULL. The statement
     # stays short, which also keeps it under psycopg's 4 kB cache limit for parsed statements.
     used = _STATE_COLUMNS[aggregation]
@@ -214,11 +221,11 @@ def state_upsert_sql(
                    for column in ("latest_value", "latest_id", "latest_at")]  # fmt: skip
     sql = (
         f"INSERT INTO {BUCKET_TABLE} AS b (metric_id, customer_id, bucket, subscription_external_id, group_key, "
-        f"value, events_count, total, max_value, min_value, weighted, latest_at, latest_id, latest_value) "
-        f"SELECT %s, s.customer_id, s.bucket, s.tag, s.gkey, s.val, COUNT(*), {selected}, {latest_columns} "
-        f"FROM ({inner}) s WHERE 1 = 1 GROUP BY s.customer_id, s.bucket, s.tag, s.gkey, s.val "
-        f"ORDER BY s.customer_id, s.bucket, s.tag, s.gkey, s.val "
-        f"ON CONFLICT (metric_id, customer_id, bucket, subscription_external_id, group_key, value) "
+        f"user_key, value, events_count, total, max_value, min_value, weighted, latest_at, latest_id, latest_value) "
+        f"SELECT %s, s.customer_id, s.bucket, s.tag, s.gkey, s.ukey, s.val, COUNT(*), {selected}, {latest_columns} "
+        f"FROM ({inner}) s WHERE 1 = 1 GROUP BY s.customer_id, s.bucket, s.tag, s.gkey, s.ukey, s.val "
+        f"ORDER BY s.customer_id, s.bucket, s.tag, s.gkey, s.ukey, s.val "
+        f"ON CONFLICT (metric_id, customer_id, bucket, subscription_external_id, group_key, user_key, value) "
         f"DO UPDATE SET {', '.join(merged)}"
     )
     return sql, [metric.pk, *inner_params]

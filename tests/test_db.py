@@ -58,7 +58,7 @@ def test_select_defers_the_fields_it_did_not_read_and_gives_none_for_a_missing_j
     assert calls_metric.pk == metric.pk
     assert calls_metric.event_codes == ["api_call", "call"]  # JSON converted as the ORM converts it
     deferred = {"merchant_id", "name", "description", "kind", "metric_id", "default_limit", "default_enabled",
-                "default_value", "created_at"}  # fmt: skip
+                "default_value", "scope", "counts", "created_at"}  # fmt: skip
     assert calls.get_deferred_fields() == deferred
 
 

@@ -62,7 +62,8 @@ def test_the_readme_walkthrough(api):
 
     entitlement = ok(api.get(f"/api/v1/customers/acme/entitlements/api_calls_limit?at={last}T23:00:00Z"))
     assert entitlement == {"key": "api_calls_limit", "kind": "limit", "allowed": True, "limit": 1000000,
-                           "usage": "2500", "remaining": "997500", "value": None}  # fmt: skip
+                           "usage": "2500", "remaining": "997500", "value": None,
+                           "scope": "customer", "bucket": None}  # fmt: skip
     ok(api.get("/api/v1/customers/acme/usage"))
     ok(api.post("/api/v1/customers/acme/credit_grants", {"amount": "20.00", "currency": "USD", "priority": 1,
                                                          "reason": "welcome credit", "granted_at": f"{last}T00:00:00Z"},

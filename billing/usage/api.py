@@ -17,7 +17,7 @@ from atlas.api.pagination import page_of
 from atlas.api.viewsets import MerchantAPIView
 from atlas.money import to_str
 from billing.subscriptions.periods import CALENDAR_RANGE_ERROR, in_calendar_range
-from billing.usage.entitlements import Entitlement, entitlements_check
+from billing.usage.entitlements import Entitlement, EntitlementQueryError, entitlements_check
 from billing.usage.selectors import SubscriptionUsage, usage_check
 from catalog.models import Feature
 from customers.models import Customer
@@ -26,6 +26,19 @@ from metering.ingestion.validation import parse_timestamp
 AT_PARAMETER = OpenApiParameter(
     "at", OpenApiTypes.STR, description="The instant to answer for (ISO 8601 or epoch seconds); default now"
 )
+USER_PARAMETER = OpenApiParameter(
+    "user",
+    OpenApiTypes.STR,
+    description="A team member's id (the events' `user` property): user-scoped features answer for that user's "
+    "own events. Required for one user-scoped feature; refused for a feature counted per customer.",
+)
+GROUP_PARAMETER = OpenApiParameter(
+    "group.<property>",
+    OpenApiTypes.STR,
+    description="One usage bucket, e.g. `?group.project=p1`: answers for that bucket alone (the limit applies to "
+    "each bucket). Name every property the feature's metric groups by; one feature only.",
+)
+GROUP_PREFIX = "group."
 
 
 def _quantity(value: Decimal | None) -> str | None:
@@ -82,6 +95,8 @@ def entitlement_json(entitlement: Entitlement) -> dict:
         "usage": _quantity(entitlement.usage),
         "remaining": _quantity(entitlement.remaining),
         "value": entitlement.value,
+        "scope": entitlement.scope,
+        "bucket": entitlement.bucket,
     }
 
 
@@ -95,6 +110,11 @@ class EntitlementSerializer(serializers.Serializer):
     usage = serializers.CharField(allow_null=True)
     remaining = serializers.CharField(allow_null=True)
     value = serializers.CharField(allow_null=True)
+    scope = serializers.ChoiceField(choices=["customer", "user"], help_text="whose usage a limit counts")
+    bucket = serializers.DictField(
+        child=serializers.CharField(), allow_null=True,
+        help_text='what was counted: {"user": id} and/or the usage bucket\'s properties; null for all of it',
+    )
 
 
 class _CustomerView(MerchantAPIView):
@@ -127,18 +147,25 @@ class CustomerUsageView(_CustomerView):
 
 class _EntitlementsView(_CustomerView):
     def check(self, external_id: str, key: str | None = None) -> list[Entitlement]:
+        params = self.request.query_params
+        user = params.get("user")
+        group = {name[len(GROUP_PREFIX) :]: params.get(name) for name in params if name.startswith(GROUP_PREFIX)}
+        at = self.at()
         try:
-            return entitlements_check(merchant=self.merchant, customer_external_id=external_id, key=key, at=self.at())
+            return entitlements_check(merchant=self.merchant, customer_external_id=external_id, key=key, at=at,
+                                      user=user, group=group)  # fmt: skip
         except Customer.DoesNotExist:
             raise NotFound("No customer with this external_id.")
         except Feature.DoesNotExist:
             raise NotFound("No feature with this key.")
+        except EntitlementQueryError as exc:
+            raise ValidationError({exc.field: exc.message})
 
 
 class CustomerEntitlementsView(_EntitlementsView):
     @extend_schema(
         operation_id="customers_entitlements_list",
-        parameters=[AT_PARAMETER],
+        parameters=[AT_PARAMETER, USER_PARAMETER],
         responses=page_of(EntitlementSerializer(many=True), "EntitlementList"),
     )
     def get(self, request, external_id):
@@ -146,7 +173,7 @@ class CustomerEntitlementsView(_EntitlementsView):
 
 
 class CustomerEntitlementView(_EntitlementsView):
-    @extend_schema(parameters=[AT_PARAMETER], responses=EntitlementSerializer)
+    @extend_schema(parameters=[AT_PARAMETER, USER_PARAMETER, GROUP_PARAMETER], responses=EntitlementSerializer)
     def get(self, request, external_id, key):
         return Response(entitlement_json(self.check(external_id, key)[0]))
 

@@ -57,7 +57,7 @@ _INSERT_SQL = (
 
 _DIGEST_SQL = (
     f"SELECT COALESCE(md5(string_agg(CAST(ROW(m.id, m.event_codes, m.aggregation, m.field, m.filters, m.group_by, "
-    f"m.period, m.window_seconds, s.signature) AS text), ',' ORDER BY m.id)), '') "
+    f"m.period, m.window_seconds, m.user_buckets, s.signature) AS text), ',' ORDER BY m.id)), '') "
     f"FROM {Metric._meta.db_table} m LEFT JOIN {MetricState._meta.db_table} s ON s.metric_id = m.id "
     f"WHERE m.merchant_id = %s"
 )

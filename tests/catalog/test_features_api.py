@@ -36,6 +36,8 @@ def test_a_limit_feature_names_its_metric_and_defaults_to_no_access(api, calls):
         "default_limit": 0,
         "default_enabled": False,
         "default_value": "",
+        "scope": "customer",
+        "counts": "metric",
     }
 
 

@@ -158,11 +158,11 @@ class TestEntitlements:
         assert body == {
             "results": [
                 {"key": "api_calls_limit", "kind": "limit", "allowed": True, "limit": 1000000, "usage": "1500",
-                 "remaining": "998500", "value": None},
+                 "remaining": "998500", "value": None, "scope": "customer", "bucket": None},
                 {"key": "sso", "kind": "boolean", "allowed": True, "limit": None, "usage": None, "remaining": None,
-                 "value": None},
+                 "value": None, "scope": "customer", "bucket": None},
                 {"key": "support_hours", "kind": "value", "allowed": True, "limit": None, "usage": None,
-                 "remaining": None, "value": "4"},
+                 "remaining": None, "value": "4", "scope": "customer", "bucket": None},
             ],
             "next": None,
         }  # fmt: skip
@@ -172,7 +172,7 @@ class TestEntitlements:
         response = api.get(f"/api/v1/customers/cus_1/entitlements/sso?at={JAN_20}")
         assert response.json() == {
             "key": "sso", "kind": "boolean", "allowed": True, "limit": None, "usage": None, "remaining": None,
-            "value": None,
+            "value": None, "scope": "customer", "bucket": None,
         }  # fmt: skip
         assert api.get("/api/v1/customers/cus_1/entitlements/nope").status_code == 404
 
@@ -193,7 +193,7 @@ class TestEntitlements:
         send(merchant, *[("api_call", at(2026, 1, 5, 0, n), {}) for n in range(12)])
         body = api.get(f"/api/v1/customers/cus_1/entitlements/api_calls_limit?at={JAN_20}").json()
         assert body == {"key": "api_calls_limit", "kind": "limit", "allowed": True, "limit": 10, "usage": "12",
-                        "remaining": "0", "value": None}  # fmt: skip
+                        "remaining": "0", "value": None, "scope": "customer", "bucket": None}  # fmt: skip
 
     @pytest.mark.parametrize(("limit", "allowed", "remaining"), [(0, False, "0"), (-1, True, None)])
     def test_zero_is_no_access_and_minus_one_unlimited(self, api, merchant, plan, customer, limit, allowed, remaining):
@@ -212,11 +212,11 @@ class TestEntitlements:
         body = api.get(f"/api/v1/customers/cus_1/entitlements?at={JAN_20}").json()["results"]
         assert body == [
             {"key": "beta", "kind": "boolean", "allowed": True, "limit": None, "usage": None, "remaining": None,
-             "value": None},
+             "value": None, "scope": "customer", "bucket": None},
             {"key": "calls", "kind": "limit", "allowed": True, "limit": 5, "usage": "3", "remaining": "2",
-             "value": None},
+             "value": None, "scope": "customer", "bucket": None},
             {"key": "tier", "kind": "value", "allowed": False, "limit": None, "usage": None, "remaining": None,
-             "value": None},
+             "value": None, "scope": "customer", "bucket": None},
         ]  # fmt: skip
 
     def test_a_rolling_window_limit_of_100_per_hour(self, merchant, customer):
