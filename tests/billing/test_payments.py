@@ -20,12 +20,12 @@ pytestmark = pytest.mark.django_db
 
 
 def hundred(merchant, *, name: str = "acme", amount: str = "100.00", grace_hours: int = 0,
-            currency: str = "USD") -> Invoice:  # fmt: skip
+            currency: str = "USD", **customer_fields) -> Invoice:  # fmt: skip
     """A finalized invoice of exactly ``amount`` (an in-advance base fee, no tax), issued Jan 1, 2026."""
     merchant.invoice_grace_hours = grace_hours
     merchant.save()
     version = plan(merchant, f"flat-{name}", base_fee=amount, timing="in_advance", currency=currency)
-    cust = customer(merchant, name, currency=currency)
+    cust = customer(merchant, name, currency=currency, **customer_fields)
     subscribe(merchant, cust, version, at(2026, 1, 1), external_id=f"{name}-sub")
     billing_run(as_of=at(2026, 1, 1, 12))
     return Invoice.objects.get(customer=cust)
