@@ -17,8 +17,8 @@ from billing.invoices.services import IllegalTransition
 from billing.payments.bank_import import bank_statement_import
 from billing.payments.models import Payment
 from billing.payments.serializers import (
-    ImportInputSerializer,
-    ImportResultSerializer,
+    BankImportInputSerializer,
+    BankImportResultSerializer,
     PaymentInputSerializer,
     PaymentSerializer,
     RefundInputSerializer,
@@ -126,9 +126,9 @@ class PaymentImportView(MerchantGenericView):
 
     queryset = Payment.objects.all()
 
-    @extend_schema(request={"multipart/form-data": ImportInputSerializer}, responses=ImportResultSerializer)
+    @extend_schema(request={"multipart/form-data": BankImportInputSerializer}, responses=BankImportResultSerializer)
     def post(self, request):
-        serializer = ImportInputSerializer(data=request.data)
+        serializer = BankImportInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         report = bank_statement_import(

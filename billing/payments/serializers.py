@@ -57,12 +57,12 @@ class RefundInputSerializer(serializers.Serializer):
     reason = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
 
 
-class ImportInputSerializer(serializers.Serializer):
+class BankImportInputSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="Bank statement CSV: date, amount, currency, reference.")
     dry_run = serializers.BooleanField(required=False, default=False)
 
 
-class ImportRowSerializer(serializers.Serializer):
+class BankImportRowSerializer(serializers.Serializer):
     row = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["matched", "unmatched", "duplicate", "ignored"])
     date = serializers.DateField()
@@ -79,10 +79,10 @@ class ImportRowSerializer(serializers.Serializer):
     note = serializers.CharField()
 
 
-class ImportResultSerializer(serializers.Serializer):
+class BankImportResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
     matched = serializers.IntegerField()
     unmatched = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     ignored = serializers.IntegerField()
-    rows = ImportRowSerializer(many=True)
+    rows = BankImportRowSerializer(many=True)
