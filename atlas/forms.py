@@ -22,6 +22,7 @@ class MerchantSettingsForm(forms.ModelForm):
             "company_address",
             "company_email",
             "company_tax_id",
+            "payment_instructions",
         ]
         widgets = {"company_address": forms.Textarea(attrs={"rows": 3})}
         help_texts = {"default_tax_rate": "A fraction: 0.2 is 20%."}

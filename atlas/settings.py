@@ -201,7 +201,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {"TimingEnum": "catalog.models.PlanVersion.Timing"},
+    "ENUM_NAME_OVERRIDES": {
+        "TimingEnum": "catalog.models.PlanVersion.Timing",
+        "PaymentMethodEnum": "billing.payments.models.Payment.Method",
+        "CreditNoteMethodEnum": "billing.credit_notes.models.CreditNote.Method",
+    },
     # Every operation documents its 4xx answers in the one error shape (atlas/api/schema.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -39,6 +39,7 @@ COCKPIT_NAV = [
     ("Features", "cockpit:features"),
     ("Plans", "cockpit:plans"),
     ("Invoices", "cockpit:invoices"),
+    ("Payments", "cockpit:payments"),
     ("Events", "cockpit:events"),
     ("Analytics", "cockpit:analytics"),
     ("Exports", "cockpit:exports"),

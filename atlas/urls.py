@@ -25,6 +25,7 @@ API_MODULES = [
     "billing.invoices.api",
     "billing.invoices.api_upcoming",
     "billing.credit_notes.api",
+    "billing.payments.api",
     "billing.credits.api",
     "billing.runs.api",
 ]

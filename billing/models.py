@@ -7,10 +7,12 @@ the tests may use this index.
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credits.models import CreditApplication, CreditGrant, CreditLedgerEntry
 from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
+from billing.payments.models import BankTransaction, Payment, Refund
 from billing.runs.models import BillingRun
 from billing.subscriptions.models import Subscription
 
 __all__ = [
+    "BankTransaction",
     "BillingRun",
     "CreditApplication",
     "CreditGrant",
@@ -21,5 +23,7 @@ __all__ = [
     "InvoiceCounter",
     "InvoiceEvent",
     "InvoiceLine",
+    "Payment",
+    "Refund",
     "Subscription",
 ]

@@ -17,6 +17,7 @@ class MerchantSerializer(serializers.ModelSerializer):
         max_digits=7, decimal_places=6, min_value=Decimal("0"), max_value=Decimal("1")
     )
     timezone = serializers.CharField(validators=[validate_timezone])
+    payment_instructions = serializers.CharField(max_length=2000, allow_blank=True, required=False)
 
     class Meta:
         model = Merchant
@@ -33,6 +34,7 @@ class MerchantSerializer(serializers.ModelSerializer):
             "company_address",
             "company_email",
             "company_tax_id",
+            "payment_instructions",
             "created_at",
         ]
         read_only_fields = ["slug", "created_at"]
