@@ -38,8 +38,11 @@ COCKPIT_NAV = [
     ("Plans", "cockpit:plans"),
     ("Invoices", "cockpit:invoices"),
     ("Events", "cockpit:events"),
+    ("Billing rules", "cockpit:billing-rules"),
     ("Analytics", "cockpit:analytics"),
     ("Exports", "cockpit:exports"),
+    ("Team", "cockpit:team"),
+    ("Audit log", "cockpit:audit-log"),
     ("API keys", "cockpit:api-keys"),
     ("Settings", "cockpit:settings"),
 ]
