@@ -20,6 +20,13 @@ class BillingRuleForm(forms.ModelForm):
             raise forms.ValidationError("must not be empty")
         return pattern
 
+    def clean(self):
+        data = super().clean()
+        starts_on, ends_on = data.get("starts_on"), data.get("ends_on")
+        if starts_on and ends_on and ends_on <= starts_on:
+            self.add_error("ends_on", "must be after starts_on")  # the service's rule, named on its field
+        return data
+
 
 class CustomerWindowForm(forms.Form):
     """A customer's own billing rules: go-live, departure, test customer."""
