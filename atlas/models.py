@@ -143,6 +143,15 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+def own_field_changes(model, changes: dict) -> dict:
+    """django-auditlog also diffs reverse relations (a merchant's ``memberships`` shows as
+    ``atlas.Membership.None``); only the model's own fields are changes of the object."""
+    own = {field.name for field in model._meta.concrete_fields} | {
+        field.name for field in model._meta.many_to_many
+    }
+    return {name: value for name, value in changes.items() if name in own}
+
+
 class AuditEntryManager(LogEntryManager):
     def log_create(self, instance, force_log: bool = False, **kwargs):
         """django-auditlog's entry, stamped with the merchant it belongs to and who made the change.
@@ -153,6 +162,8 @@ class AuditEntryManager(LogEntryManager):
         from atlas.audit.context import current_actor, merchant_id_of
 
         actor = current_actor()
+        if isinstance(kwargs.get("changes"), dict):
+            kwargs["changes"] = own_field_changes(type(instance), kwargs["changes"])
         kwargs.setdefault("merchant_id", merchant_id_of(instance))
         kwargs.setdefault("actor", actor.user)
         kwargs.setdefault("actor_api_key", actor.api_key)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.encoding import smart_str
 
 from atlas.audit.context import current_actor, merchant_id_of
-from atlas.models import AuditEntry
+from atlas.models import AuditEntry, own_field_changes
 
 BATCH = 2_000
 
@@ -55,8 +55,12 @@ def record_created(objects: Iterable[Model]) -> int:
     if not objects or not _enabled(type(objects[0])):
         return 0
     at, actor = timezone.now(), current_actor()
-    entries = [_entry(obj, AuditEntry.Action.CREATE, model_instance_diff(None, obj) or {}, at=at, actor=actor)
-               for obj in objects]  # fmt: skip
+    model = type(objects[0])
+    entries = [
+        _entry(obj, AuditEntry.Action.CREATE, own_field_changes(model, model_instance_diff(None, obj) or {}),
+               at=at, actor=actor)
+        for obj in objects
+    ]  # fmt: skip
     AuditEntry.objects.bulk_create(entries, batch_size=BATCH)
     return len(entries)
 

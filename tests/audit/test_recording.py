@@ -148,3 +148,10 @@ def test_entries_cannot_be_changed_or_deleted(tenant):
         entry.delete()
     entry.refresh_from_db()
     assert entry.actor_label == "system"
+
+
+def test_a_created_merchant_lists_its_own_fields_not_its_relations(tenant):
+    created = entries(Merchant, action=CREATE, object_pk=str(tenant.merchant.pk)).get()
+    assert created.changes["name"] == ["None", "Acme Cloud"]
+    assert "memberships" not in created.changes and "customers" not in created.changes
+    assert created.actor_label == "system"
