@@ -6,9 +6,14 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from atlas.admin import ReadOnlyAdmin
 from atlas.models import ApiKey, AuditEntry, Merchant
+from billing.credits.models import CreditApplication, CreditGrant
+from billing.runs.engine import billing_run
+from catalog.models import Metric, OneTimeFee, PlanVersion
+from metering.services import metric_state_rebuild
 from tests.conftest import Tenant
 from tests.tenancy_data import populate
 
@@ -36,19 +41,10 @@ def admin_client(client):
 def records(db):
     owner = Tenant("Owner Co", "owner@owner.test")
     ctx = populate(owner.merchant)
-    # What the tenancy walk does not need: a one-time fee, and a metric's usage state.
-    from catalog.models import OneTimeFee, PlanVersion
-    from metering.services import metric_state_rebuild
-
+    # What the tenancy walk does not need: a one-time fee, a credit application, a usage state, a billing run.
     version = PlanVersion.objects.filter(merchant=owner.merchant).order_by("pk").first()
     OneTimeFee.objects.create(plan_version=version, name="Onboarding", amount="500.00")
-    from catalog.models import Metric
-
     metric_state_rebuild(metric=Metric.objects.filter(merchant=owner.merchant).first(), force=True)
-    from billing.credits.models import CreditApplication, CreditGrant
-    from billing.runs.engine import billing_run
-    from django.utils import timezone
-
     grant = CreditGrant.objects.filter(merchant=owner.merchant).first()
     CreditApplication.objects.create(merchant=owner.merchant, invoice=ctx["invoice"], grant=grant, amount="1.00")
     billing_run(as_of=timezone.now(), merchant=owner.merchant)
