@@ -8,6 +8,7 @@ import secrets
 import zoneinfo
 from decimal import Decimal
 
+from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -143,3 +144,68 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+def own_field_changes(model, changes: dict) -> dict:
+    """django-auditlog also diffs reverse relations (a merchant's ``memberships`` shows as
+    ``atlas.Membership.None``); only the model's own fields are changes of the object."""
+    own = {field.name for field in model._meta.concrete_fields} | {
+        field.name for field in model._meta.many_to_many
+    }
+    return {name: value for name, value in changes.items() if name in own}
+
+
+class AuditEntryManager(LogEntryManager):
+    def log_create(self, instance, force_log: bool = False, **kwargs):
+        """django-auditlog's entry, stamped with the merchant it belongs to and who made the change.
+
+        The actor comes from :mod:`atlas.audit.context`: the logged-in staff user of a cockpit request, the
+        API key of an API request, or the system (a command, the nightly run).
+        """
+        from atlas.audit.context import current_actor, merchant_id_of
+
+        actor = current_actor()
+        if isinstance(kwargs.get("changes"), dict):
+            kwargs["changes"] = own_field_changes(type(instance), kwargs["changes"])
+        kwargs.setdefault("merchant_id", merchant_id_of(instance))
+        kwargs.setdefault("actor", actor.user)
+        kwargs.setdefault("actor_api_key", actor.api_key)
+        kwargs.setdefault("actor_label", actor.label[:255])
+        if actor.user is not None:
+            kwargs.setdefault("actor_email", getattr(actor.user, "email", "") or None)
+        if actor.remote_addr:
+            kwargs.setdefault("remote_addr", actor.remote_addr)
+        return super().log_create(instance, force_log=force_log, **kwargs)
+
+
+class AuditEntry(AbstractLogEntry):
+    """One change to one object: who (staff user or API key, with a label kept when the actor is deleted),
+    when, which object, and the old and new value of each changed field (``changes``).
+
+    Entries are written by django-auditlog's signals and by :mod:`atlas.audit.records` for writes that
+    bypass signals (bulk imports, queryset updates); they are never edited or deleted.
+    """
+
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_entries"
+    )
+    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_label = models.CharField(max_length=255, default="system", help_text="Who, as text, kept when deleted.")
+
+    objects = AuditEntryManager()
+
+    class Meta(AbstractLogEntry.Meta):
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["merchant", "-timestamp"], name="audit_merchant_time"),
+            models.Index(fields=["merchant", "content_type", "object_pk"], name="audit_merchant_object"),
+        ]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Audit entries are immutable.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are immutable.")

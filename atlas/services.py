@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from atlas.audit import records as audit_records
 from atlas.models import ApiKey, Membership, Merchant
 
 
@@ -48,8 +49,10 @@ def api_key_create(*, merchant: Merchant, name: str, created_by=None) -> tuple[A
 
 def api_key_revoke(*, key: ApiKey, at=None) -> ApiKey:
     """Revoking is final and idempotent: the first revocation time is kept."""
+    before = ApiKey.objects.get(pk=key.pk)
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=at or timezone.now())
     key.refresh_from_db(fields=["revoked_at"])
+    audit_records.record_update(old=before, new=key)
     return key
 
 

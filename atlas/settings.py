@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_q",
     "axes",
+    "auditlog",  # before atlas: atlas/admin.py replaces its admin with a read-only one
     "atlas",
     "catalog",
     "customers",
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "atlas.audit.context.AuditActorMiddleware",  # who the audit log names for this request's changes
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "atlas.tenancy.CockpitMerchantMiddleware",
@@ -239,6 +241,47 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# E-mail (team invitations): SMTP when EMAIL_HOST is set, else printed on the console.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "atlas@localhost")
+# The set-password link of an invitation is valid this long (Django's password-reset tokens).
+PASSWORD_RESET_TIMEOUT = env_int("INVITATION_VALID_HOURS", 72) * 3600
+
+# Audit log (django-auditlog, docs/audit.md): entries in atlas.AuditEntry, stamped with the merchant and the
+# actor (staff user or API key). Every model whose changes a merchant must be able to trace is listed here;
+# bookkeeping columns that change on every run are left out so they do not drown the real changes.
+AUDITLOG_LOGENTRY_MODEL = "atlas.AuditEntry"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+_INVOICE_STATE = ["status", "number", "finalized_at", "paid_at", "voided_at", "amount_paid", "amount_due", "credited"]
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "atlas.Merchant"},
+    {"model": "atlas.Membership"},
+    {"model": "atlas.ApiKey", "exclude_fields": ["hashed_key", "last_used_at"]},
+    "catalog.Metric",
+    "catalog.Feature",
+    "catalog.Plan",
+    "catalog.PlanVersion",
+    "catalog.Charge",
+    "catalog.PlanFeature",
+    "catalog.OneTimeFee",
+    {"model": "customers.Customer", "exclude_fields": ["updated_at"]},
+    "customers.CustomerUser",
+    "customers.BillingRule",
+    "billing.Subscription",
+    "billing.CreditGrant",
+    {"model": "billing.Invoice", "include_fields": _INVOICE_STATE},
+    "billing.CreditNote",
+    "billing.Payment",
+    "billing.Refund",
+)
 
 # Atlas's own knobs.
 ATLAS_EVENT_FUTURE_TOLERANCE_SECONDS = 300

@@ -41,8 +41,11 @@ COCKPIT_NAV = [
     ("Invoices", "cockpit:invoices"),
     ("Payments", "cockpit:payments"),
     ("Events", "cockpit:events"),
+    ("Billing rules", "cockpit:billing-rules"),
     ("Analytics", "cockpit:analytics"),
     ("Exports", "cockpit:exports"),
+    ("Team", "cockpit:team"),
+    ("Audit log", "cockpit:audit-log"),
     ("API keys", "cockpit:api-keys"),
     ("Settings", "cockpit:settings"),
 ]

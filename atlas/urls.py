@@ -13,6 +13,7 @@ from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
 
 from atlas.api import exceptions
+from atlas.team import views as team_views
 
 API_MODULES = [
     "atlas.api.urls",
@@ -33,6 +34,7 @@ COCKPIT_MODULES = [
     "atlas.cockpit_urls",
     "catalog.urls",
     "customers.urls",
+    "customers.rules.urls",
     "metering.urls",
     "billing.urls",
 ]
@@ -45,6 +47,7 @@ def _patterns(modules: list[str]) -> list:
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("set-password/<uidb64>/<token>/", team_views.SetPasswordView.as_view(), name="set-password"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(_patterns(API_MODULES))),
     path("", include((_patterns(COCKPIT_MODULES), "cockpit"))),

@@ -6,6 +6,7 @@ a version, so publishing a new one leaves existing subscriptions where they are.
 Every write runs in one transaction and validates everything before writing anything.
 """
 
+import copy
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from atlas.api.exceptions import Conflict
+from atlas.audit import records as audit_records
 from atlas.models import Merchant
 from atlas.money import minor_units
 from catalog import rating
@@ -198,7 +200,9 @@ def plan_publish(*, plan: Plan, at: datetime | None = None) -> PlanVersion:
     )
     if updated != 1:
         raise Conflict(f"Version {draft.version} of plan {plan.code!r} was published meanwhile.")
+    before = copy.copy(draft)
     draft.refresh_from_db()
+    audit_records.record_update(old=before, new=draft)
     return draft
 
 
@@ -220,15 +224,19 @@ def plan_version_create(*, plan: Plan) -> PlanVersion:
 @transaction.atomic
 def plan_archive(*, plan: Plan, at: datetime | None = None) -> Plan:
     """An archived plan accepts no new subscriptions; existing ones run on. Archiving twice changes nothing."""
+    before = Plan.objects.get(pk=plan.pk)
     Plan.objects.filter(pk=plan.pk, archived_at__isnull=True).update(archived_at=at or timezone.now())
     plan.refresh_from_db()
+    audit_records.record_update(old=before, new=plan)
     return plan
 
 
 @transaction.atomic
 def plan_unarchive(*, plan: Plan) -> Plan:
+    before = Plan.objects.get(pk=plan.pk)
     Plan.objects.filter(pk=plan.pk).update(archived_at=None)
     plan.refresh_from_db()
+    audit_records.record_update(old=before, new=plan)
     return plan
 
 
@@ -358,7 +366,7 @@ def _content_write(*, version: PlanVersion, content: dict) -> None:
     version.charges.all().delete()
     version.plan_features.all().delete()
     version.one_time_fees.all().delete()
-    Charge.objects.bulk_create(
+    audit_records.record_created(Charge.objects.bulk_create(
         Charge(
             plan_version=version,
             position=position,
@@ -372,8 +380,8 @@ def _content_write(*, version: PlanVersion, content: dict) -> None:
             description=charge["description"],
         )
         for position, charge in enumerate(content["charges"])
-    )
-    PlanFeature.objects.bulk_create(
+    ))
+    audit_records.record_created(PlanFeature.objects.bulk_create(
         PlanFeature(
             plan_version=version,
             feature=line["feature"],
@@ -383,10 +391,10 @@ def _content_write(*, version: PlanVersion, content: dict) -> None:
             enforcement=line.get("enforcement") or PlanFeature.Enforcement.HARD,
         )
         for line in content["features"]
-    )
-    OneTimeFee.objects.bulk_create(
+    ))
+    audit_records.record_created(OneTimeFee.objects.bulk_create(
         OneTimeFee(plan_version=version, name=fee["name"], amount=fee["amount"]) for fee in content["one_time_fees"]
-    )
+    ))
     # Drop any prefetched content so the caller reads what was just written.
     getattr(version, "_prefetched_objects_cache", {}).clear()
 

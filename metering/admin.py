@@ -68,6 +68,9 @@ class MetricStateAdmin(MerchantOwnedAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # derived from the events: rebuilt (below), never deleted by hand
+
     @admin.action(description="Rebuild the usage buckets from the raw events")
     def rebuild(self, request, queryset):
         for state in queryset.select_related("metric"):

@@ -9,6 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from atlas import db
+from atlas.audit import context as audit_context
 from atlas.models import ApiKey, Merchant
 
 # Writing last_used_at on every request would add a write to the ingestion hot
@@ -136,6 +137,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         key = authenticate_secret(bearer_secret(header))
         request.merchant = key.merchant
+        # DRF authenticates inside the view, after every middleware: the audit log learns the actor here.
+        audit_context.name_api_key(key)
         return ApiClient(key), key
 
     def authenticate_header(self, request):

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from atlas.api.exceptions import Conflict
+from atlas.audit import records as audit_records
 from atlas.models import Merchant
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import CALENDAR_RANGE_ERROR, in_calendar_range
@@ -431,7 +432,7 @@ def _write(merchant: Merchant, new: list[_New]) -> None:
                 list(Customer.objects.select_for_update().filter(pk__in=chunk).order_by("pk").values_list("pk"))
             if _existing(merchant, [item.row.external_id for item in new]) or _overlaps(merchant, new):
                 raise IntegrityError("changed since the check")
-            Subscription.objects.bulk_create(
+            created = Subscription.objects.bulk_create(
                 [
                     Subscription(
                         merchant=merchant,
@@ -450,5 +451,6 @@ def _write(merchant: Merchant, new: list[_New]) -> None:
                 ],
                 batch_size=CHUNK,
             )
+            audit_records.record_created(created)  # bulk_create sends no signal: one audit entry per subscription
     except IntegrityError:
         raise Conflict("Another import or request changed these subscriptions at the same time; upload the file again.")

@@ -4,6 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from atlas.audit.context import acting_as
 from billing.credit_notes.models import CreditNote
 from billing.credits.models import CreditGrant
 from billing.demo import DemoExists, demo_seed
@@ -36,9 +37,10 @@ class Command(BaseCommand):
         verbose = options.get("verbosity", 1) > 1
         started = time.monotonic()
         try:
-            merchant = demo_seed(
-                email=email, password=password, scale=scale, log=self.stdout.write if verbose else None
-            )
+            with acting_as(system_label="demo seed"):  # the audit log's actor for what the seed creates
+                merchant = demo_seed(
+                    email=email, password=password, scale=scale, log=self.stdout.write if verbose else None
+                )
         except DemoExists as exc:
             raise CommandError(str(exc))
         elapsed = time.monotonic() - started
