@@ -46,14 +46,19 @@ COCKPIT_NAV = [
 
 
 def _nav(request) -> list[dict]:
+    """The items, the one whose URL is the longest prefix of the path highlighted: on ``/settings/api-keys/``
+    that is *API keys*, not *Settings* as well (``/`` matches only itself)."""
     items = []
     for label, name in COCKPIT_NAV:
         try:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        active = request.path == url if url == "/" else request.path.startswith(url)
-        items.append({"label": label, "url": url, "active": active})
+        items.append({"label": label, "url": url, "active": False})
+    matches = [item for item in items if request.path == item["url"] or
+               (item["url"] != "/" and request.path.startswith(item["url"]))]  # fmt: skip
+    if matches:
+        max(matches, key=lambda item: len(item["url"]))["active"] = True
     return items
 
 
