@@ -55,3 +55,14 @@ def use_locale(locale: str | None) -> Iterator[str]:
         yield _active.get()
     finally:
         _active.reset(token)
+
+
+def locale_example(code: str) -> str:
+    """How ``code`` writes an amount and a date: ``1,234.56 · Jan 5, 2026`` (for the settings page)."""
+    from datetime import date
+
+    from babel.dates import format_skeleton
+    from babel.numbers import format_decimal
+
+    amount = format_decimal(1234.56, format="#,##0.00", locale=code)
+    return f"{amount} · {format_skeleton('yMMMd', date(2026, 1, 5), locale=code)}"

@@ -12,6 +12,8 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 
+from atlas import locales
+
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -28,7 +30,12 @@ class CockpitMerchantMiddleware:
             if membership is not None:
                 request.membership = membership
                 request.merchant = membership.merchant
-        return self.get_response(request)
+        # Pages and documents write money and dates in the merchant's locale (atlas/locales.py).
+        token = locales.activate(request.merchant.locale if request.merchant is not None else None)
+        try:
+            return self.get_response(request)
+        finally:
+            locales.reset(token)
 
 
 # The cockpit's main navigation: (label, URL name). Each app's pages register their names in its urls.py.
