@@ -123,3 +123,13 @@ def test_the_cockpit_writes_money_and_dates_in_the_merchants_locale(client, tena
                         amount=Decimal("1234.50"), currency="USD")  # fmt: skip
     login(client, tenant)
     assert client.get("/").context["credits"] == [("USD", "1.234,50")]
+
+
+def test_the_api_reads_and_sets_the_locale_and_refuses_an_unknown_one(tenant):
+    assert tenant.api.get("/api/v1/merchant").json()["locale"] == "en"
+    assert tenant.api.patch("/api/v1/merchant", {"locale": "fr"}, format="json").json()["locale"] == "fr"
+    response = tenant.api.patch("/api/v1/merchant", {"locale": "klingon"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["locale"] == '"klingon" is not a valid choice.'
+    tenant.merchant.refresh_from_db()
+    assert tenant.merchant.locale == "fr"
