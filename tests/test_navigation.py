@@ -42,3 +42,16 @@ def test_favicon_ico_is_never_a_404(client, db):
 
     with open(finders.find("favicon.ico"), "rb") as icon:  # served by whitenoise / runserver from static/
         assert icon.read(4) == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_api_keys_show_their_times_in_the_merchants_zone_and_format(client, tenant):
+    from datetime import UTC, datetime
+
+    from atlas.models import ApiKey
+
+    ApiKey.objects.filter(merchant=tenant.merchant).update(created_at=datetime(2026, 1, 5, 23, 30, tzinfo=UTC))
+    tenant.merchant.timezone, tenant.merchant.locale = "Europe/Berlin", "de"
+    tenant.merchant.save()
+    login(client, tenant)
+    content = client.get("/settings/api-keys/").content.decode()
+    assert "6. Jan. 2026 00:30" in content  # Berlin is an hour ahead of UTC in January
