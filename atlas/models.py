@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from atlas.locales import DEFAULT_LOCALE, LOCALE_CHOICES
+
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -49,6 +51,12 @@ class Merchant(models.Model):
         help_text="A fraction: 0.2 is 20%.",
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    locale = models.CharField(
+        max_length=16,
+        choices=LOCALE_CHOICES,
+        default=DEFAULT_LOCALE,
+        help_text="How pages and documents write money, quantities and dates (1,234.56 or 1.234,56; Jan 5, 2026).",
+    )
     payment_terms_days = models.PositiveSmallIntegerField(default=30)
 
     # Company details printed on invoices.

@@ -240,6 +240,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        # WeasyPrint warns once per font of every PDF when Debian's HarfBuzz-Subset library is missing ("Using
+        # fontTools instead of HarfBuzz-Subset"): hundreds of lines that bury `make run`'s login and key. The PDF
+        # is the same either way, so only its errors are logged (PDF_LOG_LEVEL=WARNING shows the rest).
+        "weasyprint": {"level": os.environ.get("PDF_LOG_LEVEL", "ERROR")},
+        "fontTools": {"level": os.environ.get("PDF_LOG_LEVEL", "ERROR")},
+    },
 }
 
 # E-mail (team invitations): SMTP when EMAIL_HOST is set, else printed on the console.

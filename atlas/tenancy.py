@@ -12,6 +12,8 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 
+from atlas import locales
+
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -28,7 +30,12 @@ class CockpitMerchantMiddleware:
             if membership is not None:
                 request.membership = membership
                 request.merchant = membership.merchant
-        return self.get_response(request)
+        # Pages and documents write money and dates in the merchant's locale (atlas/locales.py).
+        token = locales.activate(request.merchant.locale if request.merchant is not None else None)
+        try:
+            return self.get_response(request)
+        finally:
+            locales.reset(token)
 
 
 # The cockpit's main navigation: (label, URL name). Each app's pages register their names in its urls.py.
@@ -52,14 +59,19 @@ COCKPIT_NAV = [
 
 
 def _nav(request) -> list[dict]:
+    """The items, the one whose URL is the longest prefix of the path highlighted: on ``/settings/api-keys/``
+    that is *API keys*, not *Settings* as well (``/`` matches only itself)."""
     items = []
     for label, name in COCKPIT_NAV:
         try:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        active = request.path == url if url == "/" else request.path.startswith(url)
-        items.append({"label": label, "url": url, "active": active})
+        items.append({"label": label, "url": url, "active": False})
+    matches = [item for item in items if request.path == item["url"] or
+               (item["url"] != "/" and request.path.startswith(item["url"]))]  # fmt: skip
+    if matches:
+        max(matches, key=lambda item: len(item["url"]))["active"] = True
     return items
 
 

@@ -9,7 +9,10 @@ from importlib import import_module
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
 from django.views.defaults import page_not_found, server_error
 
 from atlas.api import exceptions
@@ -44,7 +47,16 @@ def _patterns(modules: list[str]) -> list:
     return [pattern for module in modules for pattern in import_module(module).urlpatterns]
 
 
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the static icon, never a 404."""
+    return redirect(static("favicon.ico"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("set-password/<uidb64>/<token>/", team_views.SetPasswordView.as_view(), name="set-password"),

@@ -1,21 +1,29 @@
-"""How documents show numbers and dates to people: the invoice and credit note PDFs, the invoice page, the
-customer page. One module, so a figure reads the same everywhere (docs/billing.md, "PDFs").
+"""How documents show numbers and dates to people: the invoice and credit note PDFs, the cockpit's pages. One
+module, so a figure reads the same everywhere (docs/billing.md, "PDFs"), in the merchant's locale
+(``Merchant.locale``, active through ``atlas.locales``; CLDR's symbols by Babel).
 
 The API and the exports keep exact values (``atlas.money.to_str``, machine-readable CSV); nothing here is parsed
-back. The rules:
+back. The rules (shown for ``en``; ``de`` writes ``1.122,94`` and ``5. Jan. 2026``, ``fr`` ``1 122,94`` and
+``5 janv. 2026``):
 
 - money: the currency's decimals (half-up, as the line rounding), thousands separated: ``1,122.94``, JPY ``1,235``;
 - unit prices: what the price was written with, at least the currency's decimals, at most 12: ``0.000125``, ``1.00``;
 - quantities: rounded half-up to ``QUANTITY_PLACES`` decimals, trailing zeros stripped, thousands separated:
   ``137.68``, ``6.9666``, ``1,000``;
 - dates: ``Jan 5, 2026`` (a month name reads the same in every country, where 05/01/2026 does not), in the
-  merchant's time zone, where its periods and days begin.
+  merchant's time zone, where its periods and days begin; times on a 24-hour clock (``Jan 5, 2026 14:30``).
 """
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_date, match_skeleton
+from babel.numbers import NumberPattern, parse_pattern
+
+from atlas.locales import current_locale
 from atlas.money import minor_units, round_line
 
 QUANTITY_PLACES = 4
@@ -32,9 +40,26 @@ def _decimal(value) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+@lru_cache(maxsize=64)
+def _locale(code: str) -> Locale:
+    return Locale.parse(code)
+
+
+@lru_cache(maxsize=64)
+def _number_pattern(places: int) -> NumberPattern:
+    return parse_pattern("#,##0" + ("." + "0" * places if places else ""))
+
+
+@lru_cache(maxsize=256)
+def _date_pattern(code: str, skeleton: str) -> str:
+    """The locale's own pattern for a skeleton (``yMMMd``: ``MMM d, y`` in en, ``d. MMM y`` in de)."""
+    locale = _locale(code)
+    return locale.datetime_skeletons[match_skeleton(skeleton, locale.datetime_skeletons)].pattern
+
+
 def _grouped(number: Decimal, places: int) -> str:
-    """``number`` (already rounded) with ``places`` decimals and a comma every three digits."""
-    return f"{number:,.{places}f}"
+    """``number`` (already rounded) with ``places`` decimals and the locale's thousands and decimal separators."""
+    return _number_pattern(places).apply(number, _locale(current_locale()))
 
 
 def money_text(amount, currency: str) -> str:
@@ -73,10 +98,15 @@ def quantity_text(value, places: int = QUANTITY_PLACES) -> str:
     return _grouped(rounded, decimals)
 
 
-def percent_text(rate) -> str:
-    """A rate as a percentage: ``0.19`` → ``19``, ``0.0825`` → ``8.25``."""
+def percent_text(rate, places: int | None = None) -> str:
+    """A rate as a percentage: ``0.19`` → ``19``, ``0.0825`` → ``8.25``; with ``places``, exactly that many
+    decimals (``1.375``, 2 → ``137.50``)."""
     number = _decimal(rate)
-    return "" if number is None else quantity_text(number * 100)
+    if number is None:
+        return ""
+    if places is None:
+        return quantity_text(number * 100)
+    return _grouped((number * 100).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP) + 0, places)
 
 
 def _local(value: datetime | date, tz: str | None):
@@ -85,20 +115,32 @@ def _local(value: datetime | date, tz: str | None):
     return value
 
 
+def _skeleton(value: date, skeleton: str) -> str:
+    code = current_locale()
+    return format_date(value, _date_pattern(code, skeleton), locale=_locale(code))
+
+
 def date_text(value: datetime | date | None, tz: str | None = None) -> str:
     """``Jan 5, 2026``: the day in the merchant's time zone ``tz`` (UTC when not given)."""
     if value is None or value == "":
         return ""
     local = _local(value, tz or "UTC")
-    return f"{local:%b} {local.day}, {local.year}"
+    return _skeleton(local.date() if isinstance(local, datetime) else local, "yMMMd")
 
 
 def date_time_text(value: datetime | None, tz: str | None = None) -> str:
-    """``Jan 5, 2026 14:30``, in the merchant's time zone."""
+    """``Jan 5, 2026 14:30``, in the merchant's time zone (a 24-hour clock in every locale)."""
     if value is None or value == "":
         return ""
     local = _local(value, tz or "UTC")
-    return f"{local:%b} {local.day}, {local.year} {local:%H:%M}"
+    if not isinstance(local, datetime):
+        return date_text(local)
+    return f"{_skeleton(local.date(), 'yMMMd')} {local:%H:%M}"
+
+
+def month_text(year: int, month: int) -> str:
+    """A calendar month: ``Jan 2026`` (``janv. 2026`` in fr)."""
+    return _skeleton(date(year, month, 1), "yMMM")
 
 
 def breakdown_text(row: dict, currency: str) -> str:

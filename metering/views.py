@@ -3,7 +3,8 @@
 Newest first, filtered by customer (external id), code and ``[from, to)``. Pages are
 keyset-paginated on ``(timestamp, id)``, the order of the ``(merchant, timestamp, id)``
 index: the next page starts strictly after the last row shown (``before=<timestamp>,<id>``),
-so a page costs the same deep in the history as on top, and nothing counts the table.
+the previous one is read backwards from the first row shown, so a page costs the same deep in the
+history as on top; the total is counted up to ``COUNT_LIMIT`` (atlas/pagination.py).
 """
 
 from datetime import UTC, datetime
@@ -13,11 +14,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from atlas.pagination import keyset_pager
 from atlas.tenancy import MerchantPageMixin
 from metering.models import Event
 from metering.selectors import events_list
 
 PAGE_SIZE = 50
+COUNT_LIMIT = 10_000  # the total is counted up to here ("of more than 10,000"): a page never scans the table
 
 
 class EventFilterForm(forms.Form):
@@ -84,27 +87,28 @@ class EventListView(MerchantPageMixin, TemplateView):
             start=data.get("start"),
             end=data.get("end"),
         )
+        filtered = events
         if data.get("before"):
             stamp, event_id = data["before"]
             events = events.filter(Q(timestamp__lt=stamp) | Q(timestamp=stamp, id__lt=event_id))
         page = list(events.order_by("-timestamp", "-id")[: PAGE_SIZE + 1])
         has_next = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE]
-        next_query = None
-        if has_next:
-            query = request.GET.copy()
-            query["before"] = cursor(page[-1])
-            next_query = query.urlencode()
-        first_query = None
-        if data.get("before"):
-            query = request.GET.copy()
-            query.pop("before", None)
-            first_query = query.urlencode()
+        newer = None
+        if data.get("before") and page:
+            first = page[0]
+            newer = filtered.filter(Q(timestamp__gt=first.timestamp) | Q(timestamp=first.timestamp, id__gt=first.pk))
+            newer = newer.order_by("timestamp", "id")
+        pager = keyset_pager(
+            request, rows=page, has_next=has_next, cursor_param="before", cursor=cursor, newer=newer,
+            total=filtered, page_size=PAGE_SIZE, count_limit=COUNT_LIMIT,
+        )  # fmt: skip
         context = self.get_context_data(
             form=form if form.is_bound else EventFilterForm(),
             events=[{"event": event, "properties": sorted(event.properties.items())} for event in page],
-            next_query=next_query,
-            first_query=first_query,
+            pager=pager,
+            next_query=pager.next_query,
+            first_query=pager.first_query,
             page_size=PAGE_SIZE,
         )
         return self.render_to_response(context)

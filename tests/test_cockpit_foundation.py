@@ -127,7 +127,7 @@ def test_settings_page_saves_valid_settings(client, tenant):
         "billing_day": "26",
         "invoice_grace_hours": "48",
         "invoice_prefix": "ACME",
-        "default_tax_rate": "0.2",
+        "default_tax_rate": "20",
         "timezone": "Europe/Paris",
         "payment_terms_days": "14",
         "company_name": "Acme Cloud SAS",

@@ -29,6 +29,7 @@ class MerchantSerializer(serializers.ModelSerializer):
             "invoice_prefix",
             "default_tax_rate",
             "timezone",
+            "locale",
             "payment_terms_days",
             "company_name",
             "company_address",

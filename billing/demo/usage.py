@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from billing.demo.base import BATCH, ENDPOINTS, EVENTS_AT_SCALE_1, DemoCustomer, midnight
 from metering.services import events_ingest, metric_state_rebuild
 
+PROGRESS_EVERY = 25_000  # events between two progress lines
+
 
 class UsageSteps:
     # --- usage ------------------------------------------------------------------------------------------------
@@ -101,7 +103,7 @@ class UsageSteps:
 
     def events_send(self, payloads: list[dict]) -> int:
         """Ingest in batches of 1,000, each received just after its last event (as a live feed would be)."""
-        accepted = 0
+        accepted, reported = 0, 0
         for offset in range(0, len(payloads), BATCH):
             batch = payloads[offset : offset + BATCH]
             received = min(self.now, datetime.fromisoformat(batch[-1]["timestamp"]) + timedelta(seconds=30))
@@ -110,6 +112,9 @@ class UsageSteps:
                 errors = [r.errors for r in result.results if r.status == "rejected"][:3]
                 raise RuntimeError(f"demo events were rejected: {errors}")
             accepted += result.accepted
+            if accepted - reported >= PROGRESS_EVERY and offset + BATCH < len(payloads):
+                reported = accepted
+                self.log(f"        usage events: {accepted:,} of {len(payloads):,} ingested")
         return accepted
 
     def state_rebuild(self) -> None:

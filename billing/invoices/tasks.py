@@ -5,6 +5,7 @@ The lifecycle services queue them after commit; nothing here imports the engine 
 
 from django_q.tasks import async_task
 
+from atlas.locales import use_locale
 from billing.invoices.models import Invoice
 from billing.invoices.pdf import invoice_pdf_store
 
@@ -19,7 +20,8 @@ def invoice_render_pdf(invoice_id: int) -> str:
         invoice = Invoice.objects.select_related("merchant", "subscription").get(pk=invoice_id)
         if invoice.status == Invoice.Status.DRAFT:
             return ""
-        path = invoice_pdf_store(invoice=invoice)
+        with use_locale(invoice.merchant.locale):  # outside a request: the merchant's formats (atlas/locales.py)
+            path = invoice_pdf_store(invoice=invoice)
         if path is not None:
             return str(path)
     return ""  # still changing: the claim expires and the next download renders it

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
+from atlas.pagination import keyset_pager
 from atlas.tenancy import MerchantPageMixin
 from billing.credit_notes.models import CreditNote
 from billing.credit_notes.selectors import CREDITABLE_STATES, creditable_lines, creditable_total
@@ -89,6 +90,7 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
         if data["issued_to"]:
             end = datetime.combine(data["issued_to"] + timedelta(days=1), datetime.min.time(), tz)
             invoices = invoices.filter(issued_at__lt=end)
+        filtered, newer = invoices, None
         if data["after"]:
             instant, pk = data["after"]
             invoices = invoices.filter(Q(issued_at__lt=instant) | Q(issued_at=instant, pk__lt=pk))
@@ -100,13 +102,12 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
         )  # fmt: skip
         has_next = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE]
-        params = self.request.GET.copy()
-        params.pop("after", None)
-        next_query = None
-        if has_next:
-            params["after"] = _encode_cursor(page[-1])
-            next_query = params.urlencode()
-        params.pop("after", None)
+        if data["after"] and page:  # the previous page: read backwards from the first row shown
+            first = page[0]
+            newer = filtered.filter(Q(issued_at__gt=first.issued_at) | Q(issued_at=first.issued_at, pk__gt=first.pk))
+            newer = newer.order_by("issued_at", "pk").only("pk", "issued_at")
+        pager = keyset_pager(self.request, rows=page, has_next=has_next, cursor_param="after", cursor=_encode_cursor,
+                             newer=newer, total=filtered, page_size=PAGE_SIZE)  # fmt: skip
         context.update(
             rows=[
                 {
@@ -117,8 +118,9 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
                 }
                 for inv in page
             ],
-            next_query=next_query,
-            first_query=params.urlencode() if data["after"] else None,
+            pager=pager,
+            next_query=pager.next_query,
+            first_query=pager.first_query,
             statuses=Invoice.Status,
             tz=self.request.merchant.timezone,
         )

@@ -196,16 +196,32 @@ class MrrMonth:
 class MrrReport:
     currency: str
     months: list[MrrMonth]
-    nrr: Decimal | None  # over the whole span: end of the month before the first to the last snapshot
+    # Over the span: from the first snapshot with paying customers (the end of the month before the first month,
+    # or a later month's end for a younger book) to the last snapshot; None when that is the last snapshot itself.
+    nrr: Decimal | None
     by_customer: dict[int, Decimal] = field(default_factory=dict)  # at the last snapshot
+    nrr_base: Month | None = None  # the month at whose end NRR's base is read (None: the opening snapshot)
+
+    @property
+    def mrr(self) -> Decimal:
+        return self.months[-1].mrr
+
+    @property
+    def arr(self) -> Decimal:
+        """Annual run rate of recurring fees: twelve times MRR (each part already rounded, so exact)."""
+        return self.mrr * 12
 
 
 def mrr_report_from(terms: list[RecurringTerms], *, months: list[Month], now: datetime, currency: str) -> MrrReport:
     opening = months[0].start - ONE_MICROSECOND
-    first = previous = mrr_by_customer(terms, min(opening, now))
+    previous = mrr_by_customer(terms, min(opening, now))
+    # NRR's base: the opening snapshot, or for a book younger than the window the end of its first paying month.
+    base, base_month, base_index = previous, None, (-1 if previous else None)
     rows = []
-    for month in months:
+    for index, month in enumerate(months):
         current = mrr_by_customer(terms, month.snapshot(now))
+        if base_index is None and current:
+            base, base_month, base_index = current, month, index
         rows.append(
             MrrMonth(
                 month=month,
@@ -217,7 +233,8 @@ def mrr_report_from(terms: list[RecurringTerms], *, months: list[Month], now: da
             )
         )
         previous = current
-    return MrrReport(currency=currency, months=rows, nrr=net_revenue_retention(first, previous), by_customer=previous)
+    nrr = net_revenue_retention(base, previous) if base_index is not None and base_index < len(months) - 1 else None
+    return MrrReport(currency=currency, months=rows, nrr=nrr, by_customer=previous, nrr_base=base_month)
 
 
 # --- Deferred revenue (pure) ----------------------------------------------------------------------------------
@@ -368,6 +385,71 @@ def deferred_revenue_report(
 ) -> list[RecognitionMonth]:
     lines = advance_lines(merchant=merchant, currency=currency, start=months[0].start, end=months[-1].end)
     return recognition_schedule(lines, months=months, timezone=merchant.timezone, now=now)
+
+
+# --- usage revenue --------------------------------------------------------------------------------------------
+
+USAGE_TYPES = InvoiceLine.CREDITABLE  # usage, minimum true-ups and late-event adjustments: what usage earns
+
+
+def usage_revenue(
+    *, merchant: Merchant, currency: str, periods_from: datetime, periods_to: datetime, issued_from: datetime,
+    issued_to: datetime,
+) -> tuple[Decimal, Decimal]:
+    """Two usage figures in two queries (lines, then credit notes), each net of the credit notes on its lines:
+
+    - the usage of the service periods that start in ``[periods_from, periods_to)``: the usage, minimum and
+      adjustment lines of finalized and paid invoices (usage is billed in arrears, so a month's figure is complete
+      once its periods are invoiced), less the credit notes on those lines;
+    - the usage invoiced in ``[issued_from, issued_to)``: the same lines of invoices issued then, less the credit
+      notes on usage lines issued then.
+    """
+    by_period = Q(service_start__gte=periods_from, service_start__lt=periods_to)
+    by_issue = Q(invoice__issued_at__gte=issued_from, invoice__issued_at__lt=issued_to)
+    lines = InvoiceLine.objects.filter(
+        by_period | by_issue, merchant=merchant, type__in=USAGE_TYPES, invoice__currency=currency,
+        invoice__status__in=BILLED,
+    ).aggregate(period=Sum("amount", filter=by_period), issued=Sum("amount", filter=by_issue))  # fmt: skip
+    line_period = Q(invoice_line__service_start__gte=periods_from, invoice_line__service_start__lt=periods_to,
+                    invoice_line__invoice__status__in=BILLED)  # fmt: skip
+    note_issued = Q(credit_note__issued_at__gte=issued_from, credit_note__issued_at__lt=issued_to)
+    credits = CreditNoteLine.objects.filter(
+        line_period | note_issued, credit_note__merchant=merchant, credit_note__currency=currency,
+        invoice_line__type__in=USAGE_TYPES,
+    ).aggregate(period=Sum("amount", filter=line_period), issued=Sum("amount", filter=note_issued))  # fmt: skip
+    return (
+        (lines["period"] or ZERO) - (credits["period"] or ZERO),
+        (lines["issued"] or ZERO) - (credits["issued"] or ZERO),
+    )
+
+
+@dataclass(frozen=True)
+class RevenueRunRate:
+    """Recurring fees (MRR, ARR) beside usage: what the last full month's usage added, and the last 30 days'."""
+
+    currency: str
+    mrr: Decimal
+    arr: Decimal
+    usage_month: Month  # the last full calendar month
+    usage_last_month: Decimal
+    usage_30_days: Decimal
+
+    @property
+    def monthly_total(self) -> Decimal:
+        """MRR plus the last full month's usage: what a month of the business brings in now."""
+        return self.mrr + self.usage_last_month
+
+
+def revenue_run_rate(*, merchant: Merchant, currency: str, mrr: Decimal, now: datetime) -> RevenueRunRate:
+    year, month = month_of(now, merchant.timezone)
+    last_year, last_month = _shift(year, month, -1)
+    (last,) = months_ending(year=last_year, month=last_month, count=1, timezone=merchant.timezone)
+    last_month, last_30_days = usage_revenue(
+        merchant=merchant, currency=currency, periods_from=last.start, periods_to=last.end,
+        issued_from=now - timedelta(days=30), issued_to=now,
+    )  # fmt: skip
+    return RevenueRunRate(currency=currency, mrr=mrr, arr=mrr * 12, usage_month=last, usage_last_month=last_month,
+                          usage_30_days=last_30_days)  # fmt: skip
 
 
 # --- dashboard aggregates -------------------------------------------------------------------------------------

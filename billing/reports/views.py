@@ -10,14 +10,29 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from atlas.tenancy import MerchantPageMixin
-from billing.display import money_text
+from billing.display import date_text as day_text
+from billing.display import money_text, month_text, percent_text, quantity_text
 from billing.reports import analytics, exports
 
 DEFAULT_CURRENCY = "USD"
 
 
 def _percent(ratio: Decimal | None) -> str:
-    return "—" if ratio is None else f"{(ratio * 100).quantize(Decimal('0.01'))}%"
+    return "—" if ratio is None else f"{percent_text(ratio, places=2)}%"
+
+
+def _run_rate_context(rate: analytics.RevenueRunRate) -> dict:
+    """Recurring fees and usage side by side, formatted (the figures stay exact in ``rate``)."""
+    currency = rate.currency
+    return {
+        "rate": rate,
+        "mrr": money_text(rate.mrr, currency),
+        "arr": money_text(rate.arr, currency),
+        "usage_month": month_text(rate.usage_month.year, rate.usage_month.month),
+        "usage_last_month": money_text(rate.usage_last_month, currency),
+        "usage_30_days": money_text(rate.usage_30_days, currency),
+        "monthly_total": money_text(rate.monthly_total, currency),
+    }
 
 
 class CurrencyMixin:
@@ -59,22 +74,30 @@ class DashboardView(CurrencyMixin, MerchantPageMixin, TemplateView):
         months = analytics.months_ending(year=year, month=month, count=12, timezone=merchant.timezone)
         mrr = analytics.mrr_report(merchant=merchant, currency=currency, months=months[-2:], now=now)
         revenue = analytics.revenue_by_month(merchant=merchant, currency=currency, months=months)
+        # The chart starts at the first month with revenue: a young book does not show a year of empty bars.
+        first = next((index for index, (_, amount) in enumerate(revenue) if amount), len(revenue) - 1)
+        chart_revenue = revenue[first:]
         today = now.astimezone(ZoneInfo(merchant.timezone)).date()
         events = analytics.events_per_day(merchant=merchant, start=today - timedelta(days=29), days=30)
         credits = analytics.credits_outstanding(merchant=merchant)
         top = analytics.top_customers(merchant=merchant, currency=currency, since=months[0].start)
         current, previous = mrr.months[-1], mrr.months[-2]
+        run_rate = analytics.revenue_run_rate(merchant=merchant, currency=currency, mrr=current.mrr, now=now)
+        # The selected currency's balance first, then the others alphabetically.
+        credits = sorted(credits.items(), key=lambda item: (item[0] != currency, item[0]))
         context.update(
             mrr=money_text(current.mrr, currency),
             mrr_change=money_text(current.mrr - previous.mrr, currency),
             mrr_up=current.mrr >= previous.mrr,
             paying_customers=current.customers,
+            run_rate=_run_rate_context(run_rate),
             revenue_12m=money_text(sum((amount for _, amount in revenue), Decimal(0)), currency),
-            events_30d=f"{sum(n for _, n in events):,}",
-            credits=[(code, money_text(amount, code)) for code, amount in credits.items()],
+            events_30d=quantity_text(sum(n for _, n in events)),
+            credits=[(code, money_text(amount, code)) for code, amount in credits],
             top_customers=[{**row, "revenue_text": money_text(row["revenue"], currency)} for row in top],
             charts={
-                "revenue": {"labels": [m.label for m, _ in revenue], "values": [str(v) for _, v in revenue]},
+                "revenue": {"labels": [m.label for m, _ in chart_revenue],
+                            "values": [str(v) for _, v in chart_revenue]},  # fmt: skip
                 "events": {"labels": [d.isoformat() for d, _ in events], "values": [n for _, n in events]},
                 "currency": currency,
             },
@@ -123,6 +146,9 @@ class AnalyticsView(CurrencyMixin, MerchantPageMixin, TemplateView):
         months = [m for m in months if m.start <= now] or months[:1]
         report = analytics.mrr_report(merchant=merchant, currency=currency, months=months, now=now)
         schedule = analytics.deferred_revenue_report(merchant=merchant, currency=currency, months=months, now=now)
+        run_rate = analytics.revenue_run_rate(merchant=merchant, currency=currency, mrr=report.mrr, now=now)
+        tz = merchant.timezone
+        nrr_from = months[0].start if report.nrr_base is None else report.nrr_base.end
 
         def money(value):
             return money_text(value, currency)
@@ -146,8 +172,11 @@ class AnalyticsView(CurrencyMixin, MerchantPageMixin, TemplateView):
             end_month=months[-1].label,
             report=report,
             nrr=_percent(report.nrr),
+            # NRR's span: from the base snapshot (the window's opening, or a young book's first paying month end)
+            nrr_span=f"{day_text(nrr_from, tz)} – {day_text(min(months[-1].end, now), tz)}",
+            run_rate=_run_rate_context(run_rate),
             mrr_now=money(report.months[-1].mrr),
-            span=f"{months[0].label} – {months[-1].label}",
+            span=f"{month_text(months[0].year, months[0].month)} – {month_text(months[-1].year, months[-1].month)}",
             mrr_rows=mrr_rows,
             revenue_rows=revenue_rows,
             deferred_now=money(schedule[-1].deferred),

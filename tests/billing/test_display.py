@@ -74,3 +74,36 @@ def test_dates_read_one_way_in_the_merchants_time_zone():
 ])  # fmt: skip
 def test_a_breakdown_row_reads_as_figures(row, text):
     assert breakdown_text(row, "USD") == text
+
+
+# --- the merchant's locale (atlas/locales.py) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "money", "quantity", "day", "moment", "month"),
+    [
+        ("en", "-1,122.94", "1,234.5", "Jan 5, 2026", "Jan 5, 2026 14:30", "Jan 2026"),
+        ("en_GB", "-1,122.94", "1,234.5", "5 Jan 2026", "5 Jan 2026 14:30", "Jan 2026"),
+        ("de", "-1.122,94", "1.234,5", "5. Jan. 2026", "5. Jan. 2026 14:30", "Jan. 2026"),
+        ("fr", "-1\u202f122,94", "1\u202f234,5", "5 janv. 2026", "5 janv. 2026 14:30", "janv. 2026"),
+    ],
+)
+def test_one_format_per_merchant_locale(locale, money, quantity, day, moment, month):
+    from atlas.locales import use_locale
+    from billing import display
+
+    with use_locale(locale):
+        assert display.money_text(D("-1122.944"), "USD") == money
+        assert display.quantity_text(D("1234.50000")) == quantity
+        assert display.date_text(datetime(2026, 1, 5, 23, 30, tzinfo=UTC), "UTC") == day
+        assert display.date_time_text(datetime(2026, 1, 5, 14, 30, tzinfo=UTC), "UTC") == moment
+        assert display.month_text(2026, 1) == month
+    assert display.money_text(D("-1122.944"), "USD") == "-1,122.94"  # the default again afterwards
+
+
+def test_an_unknown_locale_falls_back_to_english():
+    from atlas.locales import use_locale
+    from billing import display
+
+    with use_locale("xx"):
+        assert display.money_text(D("1234.5"), "EUR") == "1,234.50"

@@ -10,11 +10,13 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Sum
 from django.test import override_settings
+from django_q.models import OrmQ
 
 from atlas.models import Merchant
 from atlas.services import merchant_create
 from billing.demo import DemoExists, demo_seed
 from billing.invoices.pdf import invoice_pdf_file
+from billing.invoices.tasks import invoice_render_pdf
 from billing.models import CreditGrant, CreditLedgerEntry, Invoice, Subscription
 from catalog.models import Charge, Metric, PlanVersion
 from customers.models import Customer, CustomerUser
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 15, 12, 30, tzinfo=UTC)
 EMAIL = "demo@atlas.test"
+PROGRESS: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,8 @@ def demo(django_db_setup, django_db_blocker, tmp_path_factory):
     """Seeded once for the module (it walks four months of nightly billing runs), rolled back at the end."""
     media = tmp_path_factory.mktemp("media")
     with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=media), transaction.atomic():
-        yield demo_seed(email=EMAIL, password="atlas-demo-password", now=NOW, scale=0.05)
+        PROGRESS.clear()
+        yield demo_seed(email=EMAIL, password="atlas-demo-password", now=NOW, scale=0.05, log=PROGRESS.append)
         transaction.set_rollback(True)
 
 
@@ -89,10 +93,16 @@ def test_the_demo_has_finalized_invoices_with_pdfs(demo):
     assert issued.filter(status=Invoice.Status.PAID).exists()
     assert issued.filter(status=Invoice.Status.FINALIZED).exists()
     assert not Invoice.objects.filter(merchant=demo, customer__is_test=True).exists()
+    # Every PDF is queued for the jobs cluster (claimed, one task each), not rendered inside the load.
+    queued = {task.name() for task in OrmQ.objects.all()}
     for invoice in issued:
-        path = invoice_pdf_file(invoice)
-        assert path is not None, invoice.number
-        assert path.read_bytes()[:4] == b"%PDF"
+        assert invoice.pdf_queued_at is not None and not invoice.pdf, invoice.number
+        assert f"invoice-pdf-{invoice.pk}" in queued, invoice.number
+    # What the cluster runs for one of them stores its PDF.
+    first = issued.order_by("pk").first()
+    invoice_render_pdf(first.pk)
+    first.refresh_from_db()
+    assert invoice_pdf_file(first).read_bytes()[:4] == b"%PDF"
     numbers = sorted(issued.values_list("number", flat=True))
     assert numbers[0].startswith("NWC-")
     assert len(set(numbers)) == len(numbers)
@@ -136,3 +146,10 @@ def test_seed_demo_refuses_to_load_twice_for_the_same_login(db, settings, tmp_pa
         users,
         customers,
     )
+
+
+def test_the_load_reports_each_stage_as_it_ends(demo):
+    stages = [line.split("] ", 1)[1].split(":")[0] for line in PROGRESS if "] " in line]
+    assert stages == ["catalog", "customers", "users", "usage events", "pre-aggregated usage state built", "billing",
+                      "PDFs"]  # fmt: skip
+    assert all(line.startswith("[") and "s] " in line for line in PROGRESS if "] " in line)

@@ -12,7 +12,7 @@ from tests.cockpit.pagedata import login, login_viewer, make_customer, send_even
 
 pytestmark = pytest.mark.django_db
 
-PAGE_QUERIES = 5
+PAGE_QUERIES = 6  # session, user, membership, merchant, the page, the bounded count
 
 
 @pytest.fixture
@@ -92,15 +92,50 @@ class TestEventsExplorer:
         assert set(seen[:60]) == {f"same-acme-{n}" for n in range(60)}
         assert set(seen[60:]) == {f"earlier-acme-{n}" for n in range(45)}
 
-    def test_a_page_is_one_indexed_range_read_with_no_count_or_offset(self, client, tenant, acme, now):
+    def test_a_page_is_indexed_range_reads_and_a_bounded_count_never_an_offset(self, client, tenant, acme, now,
+                                                                                 monkeypatch):  # fmt: skip
+        monkeypatch.setattr("metering.views.COUNT_LIMIT", 100)
         send_events(tenant.merchant, "acme", "api_call", 120, at=now, tag="bulk")
         login(client, tenant)
         first = client.get("/events/")
         with CaptureQueriesContext(connection) as queries:
             second = client.get("/events/?" + first.context["next_query"])
         assert len(ids(second)) == 50
-        sql = " ".join(query["sql"].upper() for query in queries.captured_queries)
-        assert "COUNT(" not in sql and "OFFSET" not in sql
+        sql = [query["sql"].upper() for query in queries.captured_queries]
+        assert not any("OFFSET" in statement for statement in sql)
+        (count,) = [statement for statement in sql if "COUNT(" in statement]
+        assert "LIMIT 101" in count  # counts at most COUNT_LIMIT + 1 rows, whatever the table holds
+        assert second.context["pager"].count == 100 and second.context["pager"].more
+        assert "Showing 51–100 of more than 100 events" in second.content.decode()
+
+    def test_pages_go_both_ways_with_their_position_and_the_count(self, client, tenant, acme, now):
+        send_events(tenant.merchant, "acme", "api_call", 120, at=now - timedelta(minutes=1), tag="bulk")
+        login(client, tenant)
+        first = client.get("/events/")
+        assert "Showing 1–50 of 120 events" in first.content.decode()
+        assert first.context["pager"].previous_query is None
+        second = client.get("/events/?" + first.context["pager"].next_query)
+        third = client.get("/events/?" + second.context["pager"].next_query)
+        assert "Showing 101–120 of 120 events" in third.content.decode()
+        assert third.context["pager"].next_query is None
+        back = client.get("/events/?" + third.context["pager"].previous_query)
+        assert ids(back) == ids(second)
+        assert "Showing 51–100 of 120 events" in back.content.decode()
+        start = client.get("/events/?" + back.context["pager"].previous_query)
+        assert ids(start) == ids(first)
+        assert "Showing 1–50 of 120 events" in start.content.decode()
+        assert 'rel="prev"' in back.content.decode() and 'rel="next"' in back.content.decode()
+
+    def test_filters_travel_with_the_page_links(self, client, tenant, acme, now):
+        make_customer(tenant.merchant, "beta")
+        send_events(tenant.merchant, "acme", "api_call", 60, at=now - timedelta(minutes=1), tag="a")
+        send_events(tenant.merchant, "beta", "api_call", 5, at=now - timedelta(minutes=1), tag="b")
+        login(client, tenant)
+        first = client.get("/events/", {"customer": "acme"})
+        assert "Showing 1–50 of 60 events" in first.content.decode()
+        second = client.get("/events/?" + first.context["pager"].next_query)
+        assert "Showing 51–60 of 60 events" in second.content.decode()
+        assert set(ids(second)) <= {f"a-acme-{n}" for n in range(60)}
 
     @pytest.mark.parametrize(
         ("params", "field"),

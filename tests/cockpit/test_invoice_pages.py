@@ -104,6 +104,12 @@ def test_the_list_pages_by_keyset_without_gaps_or_repeats(client, tenant, invoic
         Invoice.objects.filter(merchant=invoiced).order_by("-issued_at", "-pk").values_list("pk", flat=True)
     )
     assert seen == expected and len(seen) == 4
+    # ... and back, with the position and the count.
+    assert "Showing 3–4 of 4 invoices" in response.content.decode()
+    back = client.get(f"/invoices/?{response.context['pager'].previous_query}")
+    assert [row["invoice"].pk for row in back.context["rows"]] == expected[:2]
+    assert "Showing 1–2 of 4 invoices" in back.content.decode()
+    assert back.context["pager"].previous_query is None
 
 
 @pytest.mark.parametrize(
@@ -237,7 +243,7 @@ def test_the_list_and_detail_cost_the_same_queries_at_3_and_30_invoices(client, 
         detail_counts.append(_queries(client, f"/invoices/{Invoice.objects.filter(merchant=m).last().pk}/"))
     assert list_counts[0] == list_counts[1]
     assert detail_counts[0] == detail_counts[1]
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):  # 5 + the count of "Showing 1–50 of n"
         client.get("/invoices/?status=finalized&customer=c1&issued_from=2026-01-01")
     Customer.objects.filter(merchant=m).exists()
 

@@ -33,22 +33,21 @@ class Command(BaseCommand):
         secret = self._fresh_demo_key(merchant)
 
         python = sys.executable
+        self.stdout.write("Starting the web server" + ("" if no_jobs else " and the jobs cluster") + "…")
+        self.stdout.flush()
+        # runserver's banner goes to stdout, which is dropped: the lines below say where Atlas is. Its request log
+        # and errors go to stderr and still show, after them.
         processes = [
-            subprocess.Popen([python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]),
-        ]
+            subprocess.Popen([python, "manage.py", "runserver", f"{host}:{port}", "--noreload", "--skip-checks"],
+                             stdout=subprocess.DEVNULL),
+        ]  # fmt: skip
         if not no_jobs:
-            processes.append(subprocess.Popen([python, "manage.py", "qcluster"]))
+            processes.append(subprocess.Popen([python, "manage.py", "qcluster"], stdout=subprocess.DEVNULL))
 
         url = f"http://{host}:{port}/"
         self._wait_until_listening(host, int(port), processes[0])
-        self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS("Atlas is running."))
-        self.stdout.write(f"  Cockpit:  {url}")
-        self.stdout.write(f"  Login:    {DEMO_EMAIL} / {DEMO_PASSWORD}")
-        self.stdout.write(f"  API key:  {secret}")
-        self.stdout.write(f"  API docs: {url}api/v1/schema/")
-        self.stdout.write(f"  Try:      curl -H 'Authorization: Bearer {secret}' {url}api/v1/merchant")
-        self.stdout.write("Press Ctrl-C to stop.\n")
+        for line in self.banner(url=url, secret=secret):
+            self.stdout.write(line)
         self.stdout.flush()
 
         def stop(*_):
@@ -70,6 +69,20 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     process.kill()
 
+    def banner(self, *, url: str, secret: str) -> list[str]:
+        """What a person needs, with the URL, the login and the key as the last three lines (nothing the server
+        prints at start comes after them)."""
+        return [
+            "",
+            f"API docs: {url}api/v1/schema/",
+            f"Try:      curl -H 'Authorization: Bearer {secret}' {url}api/v1/merchant",
+            "Stop with Ctrl-C.",
+            self.style.SUCCESS("Atlas is running."),
+            f"  Cockpit:  {url}",
+            f"  Login:    {DEMO_EMAIL} / {DEMO_PASSWORD}",
+            f"  API key:  {secret}",
+        ]
+
     def _wait_until_listening(self, host: str, port: int, server: subprocess.Popen, seconds: int = 60) -> None:
         """Print the URL only once it answers, so the first click never meets a refused connection."""
         deadline = time.monotonic() + seconds
@@ -86,8 +99,9 @@ class Command(BaseCommand):
         if merchant is not None:
             return merchant
         if "seed_demo" in get_commands():
-            self.stdout.write("First run: loading demo data (seed_demo)…")
-            call_command("seed_demo", email=DEMO_EMAIL, password=DEMO_PASSWORD)
+            self.stdout.write("First run: loading the demo data (about a minute; each stage is shown as it ends)…")
+            self.stdout.flush()
+            call_command("seed_demo", email=DEMO_EMAIL, password=DEMO_PASSWORD, stdout=self.stdout)
             return Merchant.objects.get(memberships__user__username=DEMO_EMAIL)
         merchant, _, _ = merchant_create(name="Demo Merchant", email=DEMO_EMAIL, password=DEMO_PASSWORD)
         return merchant
