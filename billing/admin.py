@@ -132,3 +132,4 @@ class BillingRunAdmin(admin.ModelAdmin):
     list_display = ["pk", "as_of", "merchant", "status", "trigger", "started_at", "finished_at"]
     list_filter = ["status"]
     readonly_fields = ["merchant", "as_of", "status", "trigger", "started_at", "finished_at", "stats", "error"]
+import billing.dunning.admin  # noqa: E402,F401  (dunning keeps its admin in its room)

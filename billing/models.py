@@ -6,6 +6,7 @@ the tests may use this index.
 
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credits.models import CreditApplication, CreditGrant, CreditLedgerEntry
+from billing.dunning.models import DunningReminder
 from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
 from billing.runs.models import BillingRun
 from billing.subscriptions.models import Subscription
@@ -17,6 +18,7 @@ __all__ = [
     "CreditLedgerEntry",
     "CreditNote",
     "CreditNoteLine",
+    "DunningReminder",
     "Invoice",
     "InvoiceCounter",
     "InvoiceEvent",
