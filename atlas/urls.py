@@ -26,6 +26,8 @@ API_MODULES = [
     "billing.credit_notes.api",
     "billing.credits.api",
     "billing.runs.api",
+    "billing.reports.finance_api",
+    "billing.statements.api",
 ]
 COCKPIT_MODULES = [
     "atlas.cockpit_urls",
