@@ -74,6 +74,9 @@ class Merchant(models.Model):
     company_address = models.TextField(blank=True)
     company_email = models.EmailField(blank=True)
     company_tax_id = models.CharField(max_length=64, blank=True)
+    payment_instructions = models.TextField(
+        blank=True, max_length=2000, help_text="How to pay (bank details), printed on invoices."
+    )
 
     class Meta:
         ordering = ["name"]

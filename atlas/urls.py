@@ -24,6 +24,7 @@ API_MODULES = [
     "billing.usage.api",
     "billing.invoices.api",
     "billing.credit_notes.api",
+    "billing.payments.api",
     "billing.credits.api",
     "billing.runs.api",
     "billing.reports.finance_api",

@@ -8,10 +8,12 @@ from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credits.models import CreditApplication, CreditGrant, CreditLedgerEntry
 from billing.dunning.models import DunningReminder
 from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
+from billing.payments.models import BankTransaction, Payment, Refund
 from billing.runs.models import BillingRun
 from billing.subscriptions.models import Subscription
 
 __all__ = [
+    "BankTransaction",
     "BillingRun",
     "CreditApplication",
     "CreditGrant",
@@ -23,5 +25,7 @@ __all__ = [
     "InvoiceCounter",
     "InvoiceEvent",
     "InvoiceLine",
+    "Payment",
+    "Refund",
     "Subscription",
 ]

@@ -22,6 +22,12 @@ class Customer(models.Model):
     postal_code = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     tax_rate = rate_field(null=True, blank=True, help_text="Overrides the merchant's default tax rate.")
+    tax_id = models.CharField(
+        max_length=64, blank=True, help_text="VAT or tax number, printed on invoices (EU VAT numbers are checked)."
+    )
+    payment_terms_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days from issue to due date; empty: the merchant's."
+    )
     billing_starts_on = models.DateField(null=True, blank=True, help_text="Go-live date: not billed before.")
     billing_ends_on = models.DateField(null=True, blank=True, help_text="Departure: not billed from this date.")
     is_test = models.BooleanField(default=False, help_text="Test customers are metered but never billed.")

@@ -22,6 +22,7 @@ class MerchantSerializer(serializers.ModelSerializer):
         child=serializers.IntegerField(min_value=1, max_value=365), max_length=DUNNING_MAX_STEPS, required=False,
         help_text="Days past due on which unpaid invoices are e-mailed a reminder, e.g. [3, 7, 14].",
     )  # fmt: skip
+    payment_instructions = serializers.CharField(max_length=2000, allow_blank=True, required=False)
 
     def validate_dunning_days(self, value: list[int]) -> list[int]:
         try:
@@ -46,6 +47,7 @@ class MerchantSerializer(serializers.ModelSerializer):
             "company_address",
             "company_email",
             "company_tax_id",
+            "payment_instructions",
             "created_at",
         ]
         read_only_fields = ["slug", "created_at"]

@@ -7,7 +7,7 @@ from billing.credit_notes.services import credit_note_issue
 from billing.credits.services import credit_grant_create
 from billing.demo.base import D, midnight
 from billing.invoices.models import Invoice, InvoiceLine
-from billing.invoices.services import invoice_mark_paid
+from billing.payments.services import invoice_mark_paid
 from billing.runs.engine import billing_run
 
 

@@ -1,6 +1,7 @@
 """REST routes for invoices: list, show, PDF, lifecycle, line events (SPEC §8).
 
-An invoice's credit notes (``/invoices/{id}/credit_notes``) are served by ``billing.credit_notes.api``.
+An invoice's credit notes (``/invoices/{id}/credit_notes``) are served by ``billing.credit_notes.api``, its payments
+and ``/invoices/{id}/mark_paid`` (a payment of what is due) by ``billing.payments.api``.
 """
 
 from django.shortcuts import get_object_or_404
@@ -18,7 +19,7 @@ from billing.invoices.models import Invoice, InvoiceLine
 from billing.invoices.pdf import invoice_pdf_response
 from billing.invoices.selectors import invoice_line_events, invoices_filter
 from billing.invoices.serializers import InvoiceSerializer, LineEventSerializer
-from billing.invoices.services import IllegalTransition, invoice_finalize, invoice_mark_paid, invoice_void
+from billing.invoices.services import IllegalTransition, invoice_finalize, invoice_void
 
 
 class InvoiceViewSet(MerchantViewSet):
@@ -67,11 +68,6 @@ class InvoiceViewSet(MerchantViewSet):
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):
         return self._transition(request, invoice_void)
-
-    @extend_schema(request=None)
-    @action(detail=True, methods=["post"])
-    def mark_paid(self, request, pk=None):
-        return self._transition(request, invoice_mark_paid)
 
     @extend_schema(responses={(200, "application/pdf"): bytes})
     @action(detail=True, methods=["get"], url_name="pdf")

@@ -65,7 +65,7 @@ def _new_invoice(subscription: Subscription, instant: datetime, lines: list[Invo
         period_end=period_end,
         is_final=calendar.period_at(instant) is None,
         issued_at=instant,
-        due_at=due_date(issued_at=instant, merchant=merchant),
+        due_at=due_date(issued_at=instant, merchant=merchant, customer=subscription.customer),
         grace_until=instant + timedelta(hours=merchant.invoice_grace_hours),
         refreshed_at=cutoff,
     )

@@ -93,6 +93,7 @@ class Invoice(models.Model):
     customer_email = models.CharField(max_length=255, blank=True)
     customer_address = models.TextField(blank=True)
     customer_external_id = models.CharField(max_length=255, blank=True)
+    customer_tax_id = models.CharField(max_length=64, blank=True)
     merchant_details = models.JSONField(default=dict, blank=True)
 
     pdf = models.CharField(max_length=255, blank=True, help_text="Path of the rendered PDF under MEDIA_ROOT.")

@@ -24,7 +24,7 @@ from billing.invoices.selectors import invoice_settlement
 
 # Bump when the templates change what an issued invoice shows: every stored PDF then counts as stale and is
 # rendered again (by the next download, or the next change of its invoice).
-LAYOUT_VERSION = "2"
+LAYOUT_VERSION = "3"  # 3: payments and refunds as rows, customer tax id, payment terms and instructions
 
 
 def invoice_pdf_key(invoice: Invoice) -> str:
@@ -35,6 +35,8 @@ def invoice_pdf_key(invoice: Invoice) -> str:
         LAYOUT_VERSION, invoice.number, invoice.status, to_str(invoice.amount_due, currency),
         to_str(invoice.amount_paid, currency), to_str(invoice.credited, currency),
         *(value.isoformat() if value else "" for value in (invoice.paid_at, invoice.voided_at)),
+        ",".join(f"{pk}:{refunded}" for pk, refunded in
+                 invoice.payments.order_by("pk").values_list("pk", "amount_refunded")),
     ]  # fmt: skip
     return hashlib.sha256("|".join(state).encode()).hexdigest()[:16]
 
@@ -47,6 +49,7 @@ def merchant_details(invoice: Invoice) -> dict:
         "address": merchant.company_address,
         "email": merchant.company_email,
         "tax_id": merchant.company_tax_id,
+        "payment_instructions": merchant.payment_instructions,
     }
 
 
@@ -94,6 +97,8 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
         "total": money_text(invoice.total, currency),
         "settlement": settlement,
         "amount_due": money_text(invoice.amount_due, currency),
+        "terms_days": (invoice.due_at - invoice.issued_at).days,
+        "payment_instructions": details.get("payment_instructions", ""),
     }
 
 

@@ -48,10 +48,23 @@ def invoice_line_events(*, line: InvoiceLine) -> QuerySet:
 class SettlementRow:
     """One row between an invoice's total and its amount due: ``amount`` is signed as it acts on what is due."""
 
-    kind: str  # "credit_note", "returned" (a note's total given back after payment), "payment", "void"
+    kind: str  # "credit_note", "returned" (given back as credit or refunded), "payment", "refund", "void"
     label: str
     at: datetime | None
     amount: Decimal
+
+
+METHOD_WORDS = {"bank_transfer": "bank transfer", "card": "card", "cash": "cash", "check": "check"}
+
+
+def payment_label(payment) -> str:
+    """``Paid``, ``Paid by bank transfer (INV-2026-000001)``: how a document names a payment."""
+    label = "Paid"
+    if payment.method in METHOD_WORDS:
+        label += f" by {METHOD_WORDS[payment.method]}"
+    if payment.reference:
+        label += f" ({payment.reference})"
+    return label
 
 
 def invoice_settlement(invoice: Invoice) -> list[SettlementRow]:
@@ -60,8 +73,8 @@ def invoice_settlement(invoice: Invoice) -> list[SettlementRow]:
 
     A credit note on an unpaid invoice comes off what is due. One on a paid invoice credits what was paid: its total
     comes off, and the same amount is given back (customer credit or a refund), so nothing becomes due again.
-    Payments: ``amount_paid`` as one row at ``paid_at`` (the invoice records no payment of its own yet). A void
-    cancels what was left.
+    Payments: one row each at its ``paid_at`` (the whole amount received), the excess of an overpayment given back
+    as customer credit, and each refund (due again). A void cancels what was left.
     """
     rows: list[tuple[datetime | None, int, SettlementRow]] = []
     for note in invoice.credit_notes.all():
@@ -73,8 +86,20 @@ def invoice_settlement(invoice: Invoice) -> list[SettlementRow]:
             label = "Added to your credit balance" if note.amount_credited else "Refunded"
             rows.append((note.issued_at, 3, SettlementRow("returned", label, note.issued_at,
                                                           given_back)))  # fmt: skip
-    if invoice.amount_paid:
-        rows.append((invoice.paid_at, 1, SettlementRow("payment", "Paid", invoice.paid_at, -invoice.amount_paid)))
+    recorded = Decimal(0)
+    for payment in invoice.payments.all():  # billing.payments: read through the relation, models are one layer
+        rows.append((payment.paid_at, 1, SettlementRow("payment", payment_label(payment), payment.paid_at,
+                                                       -payment.amount)))  # fmt: skip
+        recorded += payment.amount_applied
+        if payment.amount_credited:  # an overpayment's excess became customer credit
+            rows.append((payment.paid_at, 1, SettlementRow("returned", "Added to your credit balance",
+                                                           payment.paid_at, payment.amount_credited)))  # fmt: skip
+        for refund in payment.refunds.all():
+            rows.append((refund.refunded_at, 1, SettlementRow("refund", "Refund", refund.refunded_at, refund.amount)))
+            recorded -= refund.amount
+    if invoice.amount_paid != recorded:  # paid before payments were records of their own
+        rows.append((invoice.paid_at, 1, SettlementRow("payment", "Paid", invoice.paid_at,
+                                                       -(invoice.amount_paid - recorded))))  # fmt: skip
     if invoice.credit_grant_id is not None:  # a negative total became customer credit (SPEC §11.1)
         granted = invoice.credit_grant.granted_at
         rows.append((granted, 1, SettlementRow("returned", "Added to your credit balance", granted,

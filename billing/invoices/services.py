@@ -1,4 +1,5 @@
-"""An invoice's lifecycle: totals, snapshot, finalize, void, mark paid (SPEC §7).
+"""An invoice's lifecycle: totals, snapshot, finalize, void (SPEC §7). Payments, and ``invoice_mark_paid`` (a payment
+of what is due), are ``billing.payments.services``.
 
 Transitions lock the row and check the current state; a finalized invoice never changes."""
 
@@ -57,18 +58,21 @@ def customer_address(customer) -> str:
 
 
 def invoice_snapshot(invoice: Invoice) -> None:
-    """Copy the customer's name, address and tax rate, and the merchant's details, onto the invoice."""
+    """Copy the customer's name, address, tax id and tax rate, and the merchant's details (with its payment
+    instructions), onto the invoice."""
     customer, merchant = invoice.customer, invoice.merchant
     invoice.customer_name = customer.name
     invoice.customer_email = customer.email
     invoice.customer_address = customer_address(customer)
     invoice.customer_external_id = customer.external_id
+    invoice.customer_tax_id = customer.tax_id
     invoice.tax_rate = tax_rate_for(customer)
     invoice.merchant_details = {
         "name": merchant.company_name or merchant.name,
         "address": merchant.company_address,
         "email": merchant.company_email,
         "tax_id": merchant.company_tax_id,
+        "payment_instructions": merchant.payment_instructions,
     }
 
 
@@ -174,7 +178,8 @@ def invoice_pdf_follow(invoice: Invoice) -> None:
 
 def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
     """A draft or a finalized (unpaid) invoice can be voided; a finalized one gives its credits back. An invoice
-    with credit notes cannot: they are issued documents that refer to it."""
+    with credit notes cannot: they are issued documents that refer to it; nor one with money paid on it (refund the
+    payments first)."""
     at = at or timezone.now()
     with transaction.atomic():
         locked = invoice_lock(invoice)
@@ -182,6 +187,8 @@ def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = S
             raise IllegalTransition(locked, "void")
         if locked.credited > 0:
             raise IllegalTransition(locked, "void", because="partly credited (it has credit notes)")
+        if locked.amount_paid > 0:
+            raise IllegalTransition(locked, "void", because="partly paid (refund its payments first)")
         previous = locked.status
         if previous == Invoice.Status.FINALIZED:
             credits_restore(invoice=locked, at=at)
@@ -196,22 +203,7 @@ def invoice_void(*, invoice: Invoice, at: datetime | None = None, actor: str = S
     return locked
 
 
-def invoice_mark_paid(*, invoice: Invoice, at: datetime | None = None, actor: str = SYSTEM_ACTOR) -> Invoice:
-    """Record payment in full of what a finalized invoice still asks for."""
-    at = at or timezone.now()
-    with transaction.atomic():
-        locked = invoice_lock(invoice)
-        if locked.status != Invoice.Status.FINALIZED:
-            raise IllegalTransition(locked, "mark paid")
-        locked.amount_paid += locked.amount_due  # what credit notes took off was never owed
-        locked.amount_due = ZERO
-        locked.status = Invoice.Status.PAID
-        locked.paid_at = at
-        locked.save(update_fields=["amount_paid", "amount_due", "status", "paid_at"])
-        invoice_audit(locked, from_state=Invoice.Status.FINALIZED, to_state=Invoice.Status.PAID, actor=actor, at=at)
-        invoice_pdf_follow(locked)
-    return locked
-
-
-def due_date(*, issued_at: datetime, merchant) -> datetime:
-    return issued_at + timedelta(days=merchant.payment_terms_days)
+def due_date(*, issued_at: datetime, merchant, customer=None) -> datetime:
+    """Net terms: the customer's ``payment_terms_days`` when set, else the merchant's."""
+    days = getattr(customer, "payment_terms_days", None)
+    return issued_at + timedelta(days=merchant.payment_terms_days if days is None else days)

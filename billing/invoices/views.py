@@ -18,7 +18,7 @@ from billing.credit_notes.selectors import CREDITABLE_STATES, creditable_lines, 
 from billing.display import money_text
 from billing.invoices.models import Invoice
 from billing.invoices.pdf import invoice_pdf_context, invoice_pdf_response
-from billing.invoices.services import IllegalTransition, invoice_finalize, invoice_mark_paid, invoice_void
+from billing.invoices.services import IllegalTransition, invoice_finalize, invoice_void
 
 PAGE_SIZE = 50
 
@@ -158,16 +158,18 @@ class InvoiceDetailView(MerchantPageMixin, TemplateView):
                 for application in invoice.credit_applications.all()
             ],
             can_finalize=invoice.status == status.DRAFT,
-            can_void=invoice.status in (status.DRAFT, status.FINALIZED) and not invoice.credited,
+            can_void=invoice.status in (status.DRAFT, status.FINALIZED) and not invoice.credited
+            and not invoice.amount_paid,
             can_mark_paid=invoice.status == status.FINALIZED,
         )
         return context
 
 
 class InvoiceActionView(MerchantPageMixin, View):
-    """POST only: finalize, void or mark paid through the lifecycle services; an illegal move changes nothing."""
+    """POST only: finalize or void through the lifecycle services; an illegal move changes nothing. (Mark paid is a
+    payment: ``billing.payments.views``.)"""
 
-    SERVICES = {"finalize": invoice_finalize, "void": invoice_void, "mark-paid": invoice_mark_paid}
+    SERVICES = {"finalize": invoice_finalize, "void": invoice_void}
     action = ""
 
     def post(self, request, pk):

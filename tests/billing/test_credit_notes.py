@@ -15,8 +15,9 @@ from pypdf import PdfReader
 
 from billing.credit_notes.services import credit_note_issue
 from billing.credits.services import credit_grant_create
-from billing.invoices.services import IllegalTransition, invoice_mark_paid, invoice_void
+from billing.invoices.services import IllegalTransition, invoice_void
 from billing.models import CreditGrant, CreditLedgerEntry, CreditNote, Invoice, InvoiceCounter
+from billing.payments.services import invoice_mark_paid
 from billing.runs.engine import billing_run
 from tests.billing.test_invoices_helpers import D, at, customer, event, metric, plan, subscribe
 from tests.conftest import Tenant

@@ -14,9 +14,10 @@ from pypdf import PdfReader
 
 from billing.credit_notes.services import credit_note_issue
 from billing.invoices.pdf import _keep, invoice_pdf_bytes, invoice_pdf_key
-from billing.invoices.services import invoice_mark_paid, invoice_void
+from billing.invoices.services import invoice_void
 from billing.invoices.tasks import invoice_render_pdf
 from billing.models import Invoice
+from billing.payments.services import invoice_mark_paid
 from billing.runs.engine import billing_run
 from tests.billing.test_invoices_helpers import D, at, customer, event, metric, plan, subscribe
 

@@ -173,7 +173,7 @@ def test_an_export_costs_the_same_queries_at_3_and_30_invoices(client, tenant, d
 
 def test_credit_notes_export_as_csv_and_excel(client, tenant, billed):
     from billing.credit_notes.services import credit_note_issue
-    from billing.invoices.services import invoice_mark_paid
+    from billing.payments.services import invoice_mark_paid
 
     feb = Invoice.objects.get(merchant=billed, number="INV-2026-000002")  # 20.00 advance + 0.75 usage
     usage = feb.lines.get(type="usage")

@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('atlas', '0002_merchant_dunning_days'),
-        ('billing', '0008_invoice_pdf_key'),
+        ('atlas', '0003_merchant_dunning_days'),
+        ('billing', '0010_payments_from_amount_paid'),
     ]
 
     operations = [

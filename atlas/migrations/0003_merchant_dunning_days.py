@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('atlas', '0001_initial'),
+        ('atlas', '0002_merchant_payment_instructions'),
     ]
 
     operations = [
