@@ -10,7 +10,9 @@ Entries (``+`` debit, ``−`` credit; each entry's rows sum to zero, to the cent
   service period, cumulative rounding, so the parts sum to the line); Dr ``unbilled_receivables`` for days before
   the invoice was issued (revenue in the period the service was consumed, IFRS 15's contract asset) and Dr
   ``deferred_revenue`` for days from its issue on (the contract liability released).
-- ``payment``: Dr ``cash`` / Cr ``accounts_receivable``.
+- ``payment``: Dr ``cash`` / Cr ``accounts_receivable`` what was received (an overpayment's excess then leaves the
+  receivable as customer credit: its ``credit_grant``). ``payment_refund``: Dr ``accounts_receivable`` / Cr ``cash``
+  (the invoice owes it again).
 - ``credit_note``: Dr ``revenue`` what the credited amounts had already earned by the note's date (a cumulative
   catch-up, IFRS 15 §88), Dr ``deferred_revenue`` the rest (no longer earned later: the invoice's recognition
   entries from then on are smaller by it), Dr ``tax_payable`` / Cr ``accounts_receivable`` the note's total.
@@ -18,7 +20,7 @@ Entries (``+`` debit, ``−`` credit; each entry's rows sum to zero, to the cent
 - ``void``: the invoice entry reversed on the void date, earned revenue taken back (Dr ``revenue``), the credits
   it had consumed restored (Cr ``customer_credit``); nothing is recognised on it from then on.
 - ``credit_grant``: Cr ``customer_credit``; Dr ``accounts_receivable`` when the credit is money the customer
-  already had with the merchant (a negative final invoice, a credit note on a paid invoice), else Dr
+  already had with the merchant (a negative final invoice, a credit note on a paid invoice, an overpayment), else Dr
   ``promotional_credits`` (an expense: free credit). ``credit_expiry``: Dr ``customer_credit``; Cr
   ``credit_breakage`` (other income, IFRS 15 B46) or, for free credit, Cr ``promotional_credits`` (the unused
   expense reversed). Credits consumed are on the invoice entry; credits restored on the void entry.
@@ -47,7 +49,8 @@ from atlas.models import Merchant
 from atlas.money import minor_units, to_str
 from billing.credit_notes.models import CreditNoteLine
 from billing.credits.models import CreditLedgerEntry
-from billing.invoices.models import Invoice, InvoiceLine
+from billing.invoices.models import InvoiceLine
+from billing.payments.models import Payment, Refund
 from billing.reports.exports import spreadsheet_text
 from billing.reports.params import day_start
 from billing.reports.recognition import DAY, Schedule, local_date, month_spans
@@ -215,16 +218,25 @@ def _credit_notes(merchant: Merchant, invoices: dict[int, _Invoice], low: dateti
 
 
 def _payments(merchant: Merchant, low: datetime, high: datetime, tz: ZoneInfo) -> list[Row]:
-    """Payments received in the span: ``amount_paid`` of invoices paid then."""
+    """Payments received and refunds paid out in the span (one query each)."""
     rows = (
-        Invoice.objects.filter(merchant=merchant, paid_at__gte=low, paid_at__lt=high, amount_paid__gt=0)
+        Payment.objects.filter(merchant=merchant, paid_at__gte=low, paid_at__lt=high)
         .order_by("paid_at", "pk")
-        .values_list("number", "currency", "customer_external_id", "paid_at", "amount_paid")
+        .values_list("pk", "currency", "invoice__customer_external_id", "invoice__number", "paid_at", "amount")
     )
     out: list[Row] = []
-    for number, currency, customer, paid_at, amount in rows.iterator(chunk_size=5000):
-        out += _entry(local_date(paid_at, tz), f"payment:{number}", currency, customer, [(CASH, amount), (AR, -amount)],
-                      invoice=number, payment=number)  # fmt: skip
+    for pk, currency, customer, number, paid_at, amount in rows.iterator(chunk_size=5000):
+        out += _entry(local_date(paid_at, tz), f"payment:{pk}", currency, customer, [(CASH, amount), (AR, -amount)],
+                      invoice=number, payment=str(pk))  # fmt: skip
+    refunds = (
+        Refund.objects.filter(merchant=merchant, refunded_at__gte=low, refunded_at__lt=high)
+        .order_by("refunded_at", "pk")
+        .values_list("pk", "currency", "payment__invoice__customer_external_id", "payment__invoice__number",
+                     "payment_id", "refunded_at", "amount")  # fmt: skip
+    )
+    for pk, currency, customer, number, payment, refunded_at, amount in refunds.iterator(chunk_size=5000):
+        out += _entry(local_date(refunded_at, tz), f"payment_refund:{pk}", currency, customer,
+                      [(AR, amount), (CASH, -amount)], invoice=number, payment=str(payment))  # fmt: skip
     return out
 
 
@@ -235,12 +247,16 @@ def _credits(merchant: Merchant, low: datetime, high: datetime, tz: ZoneInfo) ->
                                          kind__in=[CreditLedgerEntry.Kind.GRANT, CreditLedgerEntry.Kind.EXPIRY])
         .order_by("at", "pk")
         .values_list("pk", "kind", "amount", "at", "grant_id", "grant__currency", "customer__external_id",
-                     "grant__source_invoice__number", "grant__credit_note__number")
+                     "grant__source_invoice__number", "grant__credit_note__number", "grant__payment__id",
+                     "grant__payment__invoice__number")
     )  # fmt: skip
     out: list[Row] = []
-    for pk, kind, amount, at, grant_id, currency, customer, invoice, note in rows.iterator(chunk_size=5000):
-        owed = invoice is not None or note is not None  # the customer's own money, not free credit
-        refs = {"invoice": invoice, "credit_note": note}
+    for pk, kind, amount, at, grant_id, currency, customer, invoice, note, payment, paid_invoice in rows.iterator(
+        chunk_size=5000
+    ):
+        owed = invoice is not None or note is not None or payment is not None  # the customer's money, not free
+        refs = {"invoice": invoice or paid_invoice, "credit_note": note,
+                "payment": str(payment) if payment is not None else None}  # fmt: skip
         if kind == CreditLedgerEntry.Kind.GRANT:
             postings = [(AR if owed else PROMOTIONAL, amount), (CREDIT, -amount)]
             name = f"credit_grant:{grant_id}"
@@ -251,8 +267,8 @@ def _credits(merchant: Merchant, low: datetime, high: datetime, tz: ZoneInfo) ->
     return out
 
 
-_KIND_ORDER = {"invoice": 0, "credit_note": 1, "refund": 2, "payment": 3, "credit_grant": 4, "credit_expiry": 5,
-               "void": 6, "recognition": 7}  # fmt: skip
+_KIND_ORDER = {"invoice": 0, "credit_note": 1, "refund": 2, "payment": 3, "payment_refund": 4, "credit_grant": 5,
+               "credit_expiry": 6, "void": 7, "recognition": 8}  # fmt: skip
 
 
 def journal_rows(*, merchant: Merchant, start: date, end: date) -> list[Row]:

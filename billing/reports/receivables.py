@@ -20,6 +20,7 @@ from atlas.models import Merchant
 from atlas.money import to_str
 from billing.credit_notes.models import CreditNote
 from billing.invoices.models import Invoice
+from billing.payments.models import Payment, Refund
 from billing.reports.params import day_start
 
 BUCKETS = ("current", "1_30", "31_60", "61_90", "over_90")
@@ -31,27 +32,30 @@ def _zero() -> Value:
     return Value(ZERO, output_field=_MONEY)
 
 
+def _sum_before(queryset, field: str):
+    return Coalesce(Subquery(queryset.order_by().values("invoice_id").annotate(s=Sum(field)).values("s"),
+                             output_field=_MONEY), _zero())  # fmt: skip
+
+
 def paid_by(close: datetime):
-    """What payments had settled on an invoice before ``close``: ``amount_paid`` once paid by then."""
-    return Case(When(paid_at__lt=close, then=F("amount_paid")), default=_zero(), output_field=_MONEY)
+    """What payments had settled on an invoice before ``close``: what they applied to it (an overpayment's excess
+    became customer credit) less what was refunded of them by then."""
+    applied = Payment.objects.filter(invoice=OuterRef("pk"), paid_at__lt=close)
+    refunded = Refund.objects.filter(payment__invoice=OuterRef("pk"), refunded_at__lt=close).annotate(
+        invoice_id=F("payment__invoice_id"))
+    return _sum_before(applied, "amount_applied") - _sum_before(refunded, "amount")
 
 
 def outstanding_invoices(*, merchant: Merchant, close: datetime):
     """Issued invoices dated before ``close`` and not voided by then, annotated ``outstanding``: their total less
     credit notes applied and payments received before ``close`` (may be 0 or negative: filter as needed)."""
-    notes = (
-        CreditNote.objects.filter(invoice=OuterRef("pk"), issued_at__lt=close)
-        .order_by()
-        .values("invoice")
-        .annotate(applied=Sum("amount_applied"))
-        .values("applied")
-    )
+    notes = CreditNote.objects.filter(invoice=OuterRef("pk"), issued_at__lt=close)
     return (
         Invoice.objects.filter(merchant=merchant, issued_at__lt=close, finalized_at__isnull=False)
         .exclude(status=Invoice.Status.DRAFT)
         .exclude(voided_at__lt=close)
         .annotate(
-            outstanding=F("total") - Coalesce(Subquery(notes, output_field=_MONEY), _zero()) - paid_by(close)
+            outstanding=F("total") - _sum_before(notes, "amount_applied") - paid_by(close)
         )
     )
 

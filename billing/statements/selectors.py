@@ -5,7 +5,8 @@ The account is the customer's receivable in one currency. Each row is signed as 
 
 - an issued invoice adds its ``total`` on its issue date (after prepaid credits, with tax; a negative final invoice
   takes off);
-- a payment takes off what it paid; a refund of a payment adds it back;
+- a payment takes off what was received (all of it: an overpayment's excess is then moved to the credit balance,
+  below); a refund of a payment adds it back;
 - a credit note takes off its ``total``; when it credits a paid invoice the same amount is given back (customer
   credit or a refund), a row that adds it again, so nothing becomes owed twice;
 - money moved to the customer's credit balance (a negative final invoice, an overpayment) adds it back: the
@@ -22,6 +23,8 @@ from decimal import Decimal
 
 from billing.credit_notes.models import CreditNote
 from billing.invoices.models import Invoice
+from billing.invoices.selectors import payment_label
+from billing.payments.models import Payment, Refund
 from billing.reports.params import day_start
 from customers.models import Customer
 
@@ -53,16 +56,27 @@ def account_rows(*, customer: Customer, currency: str, before: datetime) -> list
     )
     for invoice in invoices:
         rows.append(StatementRow(invoice.issued_at, "invoice", invoice.number, "Invoice", invoice.total, invoice.pk))
-        if invoice.amount_paid and invoice.paid_at is not None and invoice.paid_at < before:
-            rows.append(StatementRow(invoice.paid_at, "payment", invoice.number, f"Payment for {invoice.number}",
-                                     -invoice.amount_paid, invoice.pk))  # fmt: skip
         grant = invoice.credit_grant
         if grant is not None and grant.granted_at < before:
             rows.append(StatementRow(grant.granted_at, "credit_balance", invoice.number,
                                      "Added to your credit balance", grant.amount, invoice.pk))  # fmt: skip
-        if invoice.voided_at is not None and invoice.voided_at < before:
+        if invoice.voided_at is not None and invoice.voided_at < before:  # only an unpaid invoice is voided
             rows.append(StatementRow(invoice.voided_at, "void", invoice.number, f"Void of {invoice.number}",
-                                     -(invoice.total - invoice.amount_paid), invoice.pk))  # fmt: skip
+                                     -invoice.total, invoice.pk))  # fmt: skip
+    payments = Payment.objects.filter(customer=customer, currency=currency, paid_at__lt=before).select_related(
+        "invoice")
+    for payment in payments.order_by():
+        number = payment.invoice.number
+        rows.append(StatementRow(payment.paid_at, "payment", number, payment_label(payment), -payment.amount,
+                                 payment.invoice_id))  # fmt: skip
+        if payment.amount_credited:  # an overpayment's excess: now the customer's credit balance
+            rows.append(StatementRow(payment.paid_at, "credit_balance", number, "Overpayment added to your credit "
+                                     "balance", payment.amount_credited, payment.invoice_id))  # fmt: skip
+    refunds = Refund.objects.filter(payment__customer=customer, currency=currency, refunded_at__lt=before)
+    for refund in refunds.select_related("payment__invoice").order_by():
+        rows.append(StatementRow(refund.refunded_at, "refund", refund.payment.invoice.number,
+                                 f"Refund of a payment for {refund.payment.invoice.number}", refund.amount,
+                                 refund.payment.invoice_id))  # fmt: skip
     notes = CreditNote.objects.filter(customer=customer, currency=currency, issued_at__lt=before).select_related(
         "invoice"
     )

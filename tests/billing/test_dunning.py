@@ -17,8 +17,8 @@ from pypdf import PdfReader
 
 from atlas.services import merchant_update
 from billing.dunning.services import days_past_due, dunning_run, reminder_message, step_due
-from billing.invoices.services import invoice_mark_paid
 from billing.models import Invoice
+from billing.payments.services import invoice_mark_paid
 from billing.runs.engine import billing_run
 from billing.runs.tasks import billing_run_nightly
 from tests.billing.test_invoices_helpers import D, at, customer, plan, subscribe
