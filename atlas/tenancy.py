@@ -39,6 +39,7 @@ COCKPIT_NAV = [
     ("Invoices", "cockpit:invoices"),
     ("Events", "cockpit:events"),
     ("Analytics", "cockpit:analytics"),
+    ("Receivables", "cockpit:receivables"),
     ("Exports", "cockpit:exports"),
     ("API keys", "cockpit:api-keys"),
     ("Settings", "cockpit:settings"),

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from atlas.api.viewsets import MerchantAPIView
-from billing.reports.journal import journal_csv, journal_json, journal_rows, journal_xlsx
+from billing.reports.journal import XLSX, journal_csv, journal_json, journal_rows, journal_xlsx
 from billing.reports.params import (
     FormatIsAParameter,
     date_param,
@@ -21,7 +21,6 @@ from billing.reports.params import (
 from billing.reports.receivables import receivables_report
 
 JOURNAL_FORMATS = ("json", "csv", "xlsx")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ReceivablesView(MerchantAPIView):

@@ -61,6 +61,7 @@ PROMOTIONAL, BREAKAGE = "promotional_credits", "credit_breakage"
 ACCOUNTS = (CASH, AR, UNBILLED, DEFERRED, CREDIT, TAX, REVENUE, BREAKAGE, PROMOTIONAL)
 COLUMNS = ("date", "entry", "account", "debit", "credit", "currency", "invoice", "payment", "credit_note", "customer")
 ZERO = Decimal("0")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class Unbalanced(AssertionError):
