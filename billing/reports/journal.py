@@ -38,9 +38,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q
+from django.db.models.functions import TruncDate
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -68,8 +70,7 @@ class Unbalanced(AssertionError):
     """An entry whose debits and credits differ: a bug, never data."""
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     date: date
     entry: str
     account: str
@@ -90,15 +91,12 @@ class Row:
 
 
 def _entry(day: date, entry: str, currency: str, customer: str, postings: list[tuple[str, Decimal]],
-           **refs) -> list[Row]:  # fmt: skip
-    """One balanced entry: the postings of an account are added up, zero rows left out."""
-    by_account: dict[str, Decimal] = {}
-    for account, amount in postings:
-        by_account[account] = by_account.get(account, ZERO) + amount
-    if sum(by_account.values(), ZERO) != 0:
-        raise Unbalanced(f"{entry}: {by_account}")
-    return [Row(day, entry, account, amount, currency, customer, **refs)
-            for account, amount in by_account.items() if amount]  # fmt: skip
+           invoice: str | None = None, payment: str | None = None, credit_note: str | None = None) -> list[Row]:
+    """One balanced entry (each account once in ``postings``), zero rows left out."""
+    if sum(amount for _, amount in postings) != 0:
+        raise Unbalanced(f"{entry}: {postings}")
+    return [Row(day, entry, account, amount, currency, customer, invoice, payment, credit_note)
+            for account, amount in postings if amount]  # fmt: skip
 
 
 @dataclass
@@ -122,33 +120,37 @@ class _Invoice:
         return schedule.between(start, end)
 
 
+def _days(tz: ZoneInfo, **fields: str) -> dict:
+    """Local dates computed by the database (``AT TIME ZONE``): no datetime parsing in Python."""
+    return {name: TruncDate(field, tzinfo=tz) for name, field in fields.items()}
+
+
 def _invoices(merchant: Merchant, low: datetime, high: datetime, tz: ZoneInfo) -> dict[int, _Invoice]:
     """Finalized invoices issued or voided in the span, or with a line serving in it: their lines (one query)."""
+    days = _days(tz, d_start="service_start", d_end="service_end", d_issued="invoice__issued_at",
+                 d_voided="invoice__voided_at")  # fmt: skip
     rows = (
         InvoiceLine.objects.filter(merchant=merchant, invoice__finalized_at__isnull=False)
         .filter(Q(invoice__issued_at__gte=low, invoice__issued_at__lt=high)
                 | Q(invoice__voided_at__gte=low, invoice__voided_at__lt=high)
                 | Q(service_start__lt=high, service_end__gte=low))  # fmt: skip
-        .order_by("invoice_id", "position", "pk")
-        .values_list("invoice_id", "amount", "service_start", "service_end", "invoice__number", "invoice__currency",
-                     "invoice__customer_external_id", "invoice__issued_at", "invoice__voided_at",
-                     "invoice__subtotal", "invoice__credits_applied", "invoice__tax", "invoice__total")  # fmt: skip
+        .annotate(**days)
+        .order_by()
+        .values_list("invoice_id", "amount", "d_start", "d_end", "invoice__number", "invoice__currency",
+                     "invoice__customer_external_id", "d_issued", "d_voided", "invoice__subtotal",
+                     "invoice__credits_applied", "invoice__tax", "invoice__total")  # fmt: skip
     )
     invoices: dict[int, _Invoice] = {}
-    for pk, amount, start, end, number, currency, customer, issued, voided, subtotal, credits, tax, total in (
-        rows.iterator(chunk_size=5000)
-    ):
+    for pk, amount, start, end, number, currency, customer, issued, voided, subtotal, credits, tax, total in rows:
         invoice = invoices.get(pk)
         if invoice is None:
-            invoice = invoices[pk] = _Invoice(
-                number, currency, customer, local_date(issued, tz), local_date(voided, tz) if voided else None,
-                subtotal, credits, tax, total, [], [],
-            )  # fmt: skip
-        invoice.lines.append(Schedule.of(amount, currency, start, end, tz))
+            invoice = invoices[pk] = _Invoice(number, currency, customer, issued, voided, subtotal, credits, tax,
+                                              total, [], [])  # fmt: skip
+        invoice.lines.append(Schedule(amount, currency, start, end))
     return invoices
 
 
-def _invoice_entries(invoice: _Invoice, start: date, end: date) -> list[Row]:
+def _invoice_entries(invoice: _Invoice, start: date, end: date, spans: list[tuple[date, date]]) -> list[Row]:
     rows: list[Row] = []
     refs = {"invoice": invoice.number}
     issued = invoice.issued
@@ -158,7 +160,7 @@ def _invoice_entries(invoice: _Invoice, start: date, end: date) -> list[Row]:
             (AR, invoice.total), (CREDIT, invoice.credits), (UNBILLED, -before),
             (DEFERRED, -(invoice.subtotal - before)), (TAX, -invoice.tax),
         ], **refs)  # fmt: skip
-    for first, last in month_spans(start, end):
+    for first, last in spans:
         after = last + DAY
         accrued = sum((invoice.earned(line, first, min(after, issued)) for line in invoice.lines), ZERO)
         released = sum((invoice.earned(line, max(first, issued), after) for line in invoice.lines), ZERO)
@@ -183,18 +185,18 @@ def _credit_notes(merchant: Merchant, invoices: dict[int, _Invoice], low: dateti
         CreditNoteLine.objects.filter(credit_note__merchant=merchant, credit_note__issued_at__lt=high)
         .filter(Q(credit_note__issued_at__gte=low)
                 | Q(invoice_line__service_start__lt=high, invoice_line__service_end__gte=low))  # fmt: skip
+        .annotate(**_days(tz, d_start="invoice_line__service_start", d_end="invoice_line__service_end",
+                          d_issued="credit_note__issued_at"))
         .order_by("credit_note_id", "pk")
-        .values_list("credit_note_id", "amount", "invoice_line__service_start", "invoice_line__service_end",
-                     "credit_note__invoice_id", "credit_note__number", "credit_note__currency",
-                     "credit_note__invoice__number", "credit_note__invoice__customer_external_id",
-                     "credit_note__issued_at", "credit_note__tax", "credit_note__total",
-                     "credit_note__amount_refunded")  # fmt: skip
+        .values_list("credit_note_id", "amount", "d_start", "d_end", "credit_note__invoice_id", "credit_note__number",
+                     "credit_note__currency", "credit_note__invoice__number",
+                     "credit_note__invoice__customer_external_id", "d_issued", "credit_note__tax",
+                     "credit_note__total", "credit_note__amount_refunded")  # fmt: skip
     )
     notes: dict[int, dict] = {}
-    for pk, amount, s_start, s_end, invoice_id, number, currency, invoice_number, customer, issued, tax, total, \
-            refunded in rows.iterator(chunk_size=5000):  # fmt: skip
-        day = local_date(issued, tz)
-        schedule = Schedule.of(amount, currency, s_start, s_end, tz)
+    for pk, amount, s_start, s_end, invoice_id, number, currency, invoice_number, customer, day, tax, total, \
+            refunded in rows:  # fmt: skip
+        schedule = Schedule(amount, currency, s_start, s_end)
         if invoice_id in invoices:
             invoices[invoice_id].notes.append((day, schedule))
         note = notes.setdefault(pk, {"day": day, "number": number, "currency": currency, "invoice": invoice_number,
@@ -222,13 +224,15 @@ def _payments(merchant: Merchant, low: datetime, high: datetime, tz: ZoneInfo) -
     """Payments received and refunds paid out in the span (one query each)."""
     rows = (
         Payment.objects.filter(merchant=merchant, paid_at__gte=low, paid_at__lt=high)
-        .order_by("paid_at", "pk")
-        .values_list("pk", "currency", "invoice__customer_external_id", "invoice__number", "paid_at", "amount")
+        .annotate(**_days(tz, day="paid_at"))
+        .order_by()
+        .values_list("pk", "currency", "invoice__customer_external_id", "invoice__number", "day", "amount")
     )
     out: list[Row] = []
-    for pk, currency, customer, number, paid_at, amount in rows.iterator(chunk_size=5000):
-        out += _entry(local_date(paid_at, tz), f"payment:{pk}", currency, customer, [(CASH, amount), (AR, -amount)],
-                      invoice=number, payment=str(pk))  # fmt: skip
+    for pk, currency, customer, number, day, amount in rows:
+        payment = str(pk)
+        out += (Row(day, f"payment:{payment}", CASH, amount, currency, customer, number, payment),
+                Row(day, f"payment:{payment}", AR, -amount, currency, customer, number, payment))
     refunds = (
         Refund.objects.filter(merchant=merchant, refunded_at__gte=low, refunded_at__lt=high)
         .order_by("refunded_at", "pk")
@@ -278,8 +282,9 @@ def journal_rows(*, merchant: Merchant, start: date, end: date) -> list[Row]:
     low, high = day_start(start, merchant.timezone), day_start(end + timedelta(days=1), merchant.timezone)
     invoices = _invoices(merchant, low, high, tz)
     rows = _credit_notes(merchant, invoices, low, high, tz, start, end)
+    spans = month_spans(start, end)
     for invoice in invoices.values():
-        rows += _invoice_entries(invoice, start, end)
+        rows += _invoice_entries(invoice, start, end, spans)
     rows += _payments(merchant, low, high, tz)
     rows += _credits(merchant, low, high, tz)
     rows.sort(key=lambda row: (row.date, _KIND_ORDER[row.entry.split(":", 1)[0]], row.entry))
@@ -298,18 +303,29 @@ def account_totals(rows: list[Row]) -> dict[str, dict[str, dict[str, Decimal]]]:
             for currency, accounts in sorted(totals.items())}  # fmt: skip
 
 
-def row_values(row: Row) -> list:
-    return [row.date.isoformat(), row.entry, row.account, to_str(row.debit, row.currency),
-            to_str(row.credit, row.currency), row.currency, row.invoice, row.payment, row.credit_note, row.customer]
+def _money_format(currency: str):
+    places = minor_units(currency)
+    return lambda amount: format(amount, f".{places}f")  # amounts here are already whole minor units
+
+
+def row_values(row: Row, formats: dict | None = None) -> list:
+    """The row as the API and CSV carry it: amounts as strings with the currency's decimals, one side zero."""
+    formats = {} if formats is None else formats
+    money = formats.get(row.currency) or formats.setdefault(row.currency, _money_format(row.currency))
+    amount = row.amount
+    debit, credit = (money(amount), money(ZERO)) if amount > 0 else (money(ZERO), money(-amount))
+    return [row.date.isoformat(), row.entry, row.account, debit, credit, row.currency, row.invoice, row.payment,
+            row.credit_note, row.customer]
 
 
 def journal_json(*, merchant: Merchant, start: date, end: date) -> dict:
     rows = journal_rows(merchant=merchant, start=start, end=end)
     totals = account_totals(rows)
+    formats: dict = {}
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
-        "results": [dict(zip(COLUMNS, row_values(row), strict=True)) for row in rows],
+        "results": [dict(zip(COLUMNS, row_values(row, formats), strict=True)) for row in rows],
         "totals": {currency: {account: {key: to_str(value, currency) for key, value in sums.items()}
                               for account, sums in accounts.items()}
                    for currency, accounts in totals.items()},  # fmt: skip
@@ -325,8 +341,10 @@ def journal_csv(rows: list[Row]) -> Iterator[str]:
     """CSV lines: no cell a spreadsheet would read as a formula (``billing.reports.exports.spreadsheet_text``)."""
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
+    formats: dict = {}
     for row in rows:
-        yield writer.writerow(["" if value is None else spreadsheet_text(str(value)) for value in row_values(row)])
+        yield writer.writerow(["" if value is None else spreadsheet_text(str(value))
+                               for value in row_values(row, formats)])  # fmt: skip
 
 
 def journal_xlsx(rows: list[Row]):

@@ -6,60 +6,25 @@ less the credit notes applied to it and the payments received up to that instant
 later payment or credit note does not change an earlier report. Buckets are local calendar days from the due date
 to ``as_of``: ``current`` (not past due: due on ``as_of`` or later), ``1_30``, ``31_60``, ``61_90``, ``over_90``.
 
-The whole report is one grouped query (the invoice rows never reach Python); docs/receivables.md.
+The whole report is one SQL statement (the invoice rows never reach Python); docs/receivables.md.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db import connection
 
 from atlas.models import Merchant
-from atlas.money import to_str
+from atlas.money import round_line, to_str
 from billing.credit_notes.models import CreditNote
 from billing.invoices.models import Invoice
 from billing.payments.models import Payment, Refund
 from billing.reports.params import day_start
+from customers.models import Customer
 
 BUCKETS = ("current", "1_30", "31_60", "61_90", "over_90")
 ZERO = Decimal("0")
-_MONEY = DecimalField(max_digits=20, decimal_places=6)
-
-
-def _zero() -> Value:
-    return Value(ZERO, output_field=_MONEY)
-
-
-def _sum_before(queryset, field: str):
-    return Coalesce(Subquery(queryset.order_by().values("invoice_id").annotate(s=Sum(field)).values("s"),
-                             output_field=_MONEY), _zero())  # fmt: skip
-
-
-def paid_by(close: datetime):
-    """What payments had settled on an invoice before ``close``: what they applied to it (an overpayment's excess
-    became customer credit) less what was refunded of them by then."""
-    applied = Payment.objects.filter(invoice=OuterRef("pk"), paid_at__lt=close)
-    refunded = Refund.objects.filter(payment__invoice=OuterRef("pk"), refunded_at__lt=close).annotate(
-        invoice_id=F("payment__invoice_id"))
-    return _sum_before(applied, "amount_applied") - _sum_before(refunded, "amount")
-
-
-def outstanding_invoices(*, merchant: Merchant, close: datetime):
-    """Issued invoices dated before ``close`` and not voided by then, annotated ``outstanding``: their total less
-    credit notes applied and payments received before ``close`` (may be 0 or negative: filter as needed)."""
-    notes = CreditNote.objects.filter(invoice=OuterRef("pk"), issued_at__lt=close)
-    return (
-        Invoice.objects.filter(merchant=merchant, issued_at__lt=close, finalized_at__isnull=False)
-        .exclude(status=Invoice.Status.DRAFT)
-        .exclude(voided_at__lt=close)
-        .annotate(
-            outstanding=F("total") - _sum_before(notes, "amount_applied") - paid_by(close)
-        )
-    )
-
-
 @dataclass(frozen=True)
 class AgingRow:
     customer: str
@@ -68,35 +33,68 @@ class AgingRow:
     amounts: dict[str, Decimal]  # bucket → amount, and "total"
 
 
+# One statement: what each invoice still owed at the close (its total less the payments applied, plus refunds, less
+# credit notes applied, each summed per invoice once in a derived table), then grouped per customer and bucket. The
+# ORM's correlated subqueries inside every bucket's SUM ran each subquery once per bucket and invoice (~30 s at
+# 10,000 invoices); this is a hash join of four aggregates (bench/receivables.py).
+_AGING_SQL = """
+WITH paid AS (
+    SELECT invoice_id, SUM(amount_applied) AS amount FROM {payment}
+    WHERE merchant_id = %s AND paid_at < %s GROUP BY invoice_id
+), refunded AS (
+    SELECT p.invoice_id, SUM(r.amount) AS amount FROM {refund} r JOIN {payment} p ON p.id = r.payment_id
+    WHERE r.merchant_id = %s AND r.refunded_at < %s GROUP BY p.invoice_id
+), noted AS (
+    SELECT invoice_id, SUM(amount_applied) AS amount FROM {note}
+    WHERE merchant_id = %s AND issued_at < %s GROUP BY invoice_id
+), owed AS (
+    SELECT i.customer_id, i.currency, i.due_at,
+           i.total - COALESCE(paid.amount, 0) + COALESCE(refunded.amount, 0) - COALESCE(noted.amount, 0) AS amount
+    FROM {invoice} i
+    LEFT JOIN paid ON paid.invoice_id = i.id
+    LEFT JOIN refunded ON refunded.invoice_id = i.id
+    LEFT JOIN noted ON noted.invoice_id = i.id
+    WHERE i.merchant_id = %s AND i.status <> 'draft' AND i.finalized_at IS NOT NULL AND i.issued_at < %s
+      AND (i.voided_at IS NULL OR i.voided_at >= %s)
+)
+SELECT c.external_id, c.name, o.currency,
+       SUM(CASE WHEN o.due_at >= %s THEN o.amount ELSE 0 END),
+       SUM(CASE WHEN o.due_at >= %s AND o.due_at < %s THEN o.amount ELSE 0 END),
+       SUM(CASE WHEN o.due_at >= %s AND o.due_at < %s THEN o.amount ELSE 0 END),
+       SUM(CASE WHEN o.due_at >= %s AND o.due_at < %s THEN o.amount ELSE 0 END),
+       SUM(CASE WHEN o.due_at < %s THEN o.amount ELSE 0 END),
+       SUM(o.amount)
+FROM owed o JOIN {customer} c ON c.id = o.customer_id
+WHERE o.amount > 0
+GROUP BY c.external_id, c.name, o.currency
+ORDER BY c.external_id, o.currency
+"""
+
+
+def _exact(value, currency: str) -> Decimal:
+    """A sum as the database returns it, in the currency's minor unit (SQLite sums decimals as floats)."""
+    return round_line(value if isinstance(value, Decimal) else Decimal(str(value)), currency)
+
+
 def aging_rows(*, merchant: Merchant, as_of: date) -> list[AgingRow]:
     """One row per customer and currency with something outstanding at the close of ``as_of``."""
     tz = merchant.timezone
     close = day_start(as_of + timedelta(days=1), tz)
-    edges = [day_start(as_of - timedelta(days=days), tz) for days in (0, 30, 60, 90)]
-    bounds = {
-        "current": Q(due_at__gte=edges[0]),
-        "1_30": Q(due_at__gte=edges[1], due_at__lt=edges[0]),
-        "31_60": Q(due_at__gte=edges[2], due_at__lt=edges[1]),
-        "61_90": Q(due_at__gte=edges[3], due_at__lt=edges[2]),
-        "over_90": Q(due_at__lt=edges[3]),
-    }
-    sums = {
-        f"b_{bucket}": Coalesce(
-            Sum(Case(When(condition, then=F("outstanding")), default=_zero(), output_field=_MONEY)), _zero()
-        )
-        for bucket, condition in bounds.items()
-    }
-    rows = (
-        outstanding_invoices(merchant=merchant, close=close)
-        .filter(outstanding__gt=0)
-        .values("customer__external_id", "customer__name", "currency")
-        .annotate(**sums, b_total=Sum("outstanding"))
-        .order_by("customer__external_id", "currency")
-    )
+    e0, e30, e60, e90 = (day_start(as_of - timedelta(days=days), tz) for days in (0, 30, 60, 90))
+    sql = _AGING_SQL.format(payment=Payment._meta.db_table, refund=Refund._meta.db_table,
+                            note=CreditNote._meta.db_table, invoice=Invoice._meta.db_table,
+                            customer=Customer._meta.db_table)  # fmt: skip
+    m = merchant.pk
+    close, e0, e30, e60, e90 = (connection.ops.adapt_datetimefield_value(at) for at in (close, e0, e30, e60, e90))
+    params = [m, close, m, close, m, close, m, close, close, e0, e30, e0, e60, e30, e90, e60, e90]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    keys = (*BUCKETS, "total")
     return [
-        AgingRow(row["customer__external_id"], row["customer__name"], row["currency"],
-                 {key: row[f"b_{key}"] for key in (*BUCKETS, "total")})  # fmt: skip
-        for row in rows
+        AgingRow(external_id, name, currency,
+                 {key: _exact(value, currency) for key, value in zip(keys, values, strict=True)})  # fmt: skip
+        for external_id, name, currency, *values in found
     ]
 
 

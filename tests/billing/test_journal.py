@@ -218,7 +218,7 @@ def test_docs_accounting_shows_the_worked_month_as_the_journal_produces_it(month
             names[row.entry] = f"{kind}:{'credit note' if row.credit_note else row.customer}"
         elif kind == "payment":
             names[row.entry] = f"payment:{row.invoice}"
-    rows = [row.__class__(**{**row.__dict__, "entry": names[row.entry]}) for row in rows]
+    rows = [row._replace(entry=names[row.entry]) for row in rows]
     table = markdown(rows)
     text = DOC.read_text()
     pattern = re.compile(r"(<!-- worked-month:begin -->\n).*?(\n<!-- worked-month:end -->)", re.S)
