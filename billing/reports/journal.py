@@ -150,7 +150,8 @@ def _invoices(merchant: Merchant, low: datetime, high: datetime, tz: ZoneInfo) -
     return invoices
 
 
-def _invoice_entries(invoice: _Invoice, start: date, end: date, spans: list[tuple[date, date]]) -> list[Row]:
+def _invoice_entries(invoice: _Invoice, start: date, end: date, spans: list[tuple[date, date, date, str]]
+                     ) -> list[Row]:  # fmt: skip
     rows: list[Row] = []
     refs = {"invoice": invoice.number}
     issued = invoice.issued
@@ -160,15 +161,36 @@ def _invoice_entries(invoice: _Invoice, start: date, end: date, spans: list[tupl
             (AR, invoice.total), (CREDIT, invoice.credits), (UNBILLED, -before),
             (DEFERRED, -(invoice.subtotal - before)), (TAX, -invoice.tax),
         ], **refs)  # fmt: skip
-    for first, last in spans:
-        after = last + DAY
-        accrued = sum((invoice.earned(line, first, min(after, issued)) for line in invoice.lines), ZERO)
-        released = sum((invoice.earned(line, max(first, issued), after) for line in invoice.lines), ZERO)
-        released -= sum((note.between(max(first, day), max(after, day)) for day, note in invoice.notes), ZERO)
-        rows += _entry(last, f"recognition:{invoice.number}:{first:%Y-%m}", invoice.currency, invoice.customer, [
-            (UNBILLED, accrued), (DEFERRED, released), (REVENUE, -(accrued + released)),
-        ], **refs)  # fmt: skip
     voided = invoice.voided
+    for first, last, after, label in spans:
+        accrued = released = ZERO
+        for line in invoice.lines:
+            line_first, line_end = line.first, max(line.end, line.first + DAY)
+            if line_end <= first or line_first >= after:
+                continue  # serves no day of this month
+            if voided is None and first <= line_first and line_end <= after:  # the whole line earned here
+                if line_end <= issued:
+                    accrued += line.amount
+                elif issued <= line_first:
+                    released += line.amount
+                else:
+                    cut = line.through(issued)
+                    accrued, released = accrued + cut, released + line.amount - cut
+                continue
+            accrued += invoice.earned(line, first, min(after, issued))
+            released += invoice.earned(line, max(first, issued), after)
+        for day, note in invoice.notes:
+            released -= note.between(max(first, day), max(after, day))
+        if accrued or released:
+            name = f"recognition:{invoice.number}:{label}"
+            rows.append(Row(last, name, UNBILLED, accrued, invoice.currency, invoice.customer, invoice.number))
+            rows.append(Row(last, name, DEFERRED, released, invoice.currency, invoice.customer, invoice.number))
+            rows.append(Row(last, name, REVENUE, -(accrued + released), invoice.currency, invoice.customer,
+                            invoice.number))  # fmt: skip
+            if not accrued:
+                del rows[-3]
+            elif not released:
+                del rows[-2]
     if voided is not None and start <= voided <= end:
         earned = sum((line.through(voided) for line in invoice.lines), ZERO)
         rows += _entry(voided, f"void:{invoice.number}", invoice.currency, invoice.customer, [
@@ -282,46 +304,66 @@ def journal_rows(*, merchant: Merchant, start: date, end: date) -> list[Row]:
     low, high = day_start(start, merchant.timezone), day_start(end + timedelta(days=1), merchant.timezone)
     invoices = _invoices(merchant, low, high, tz)
     rows = _credit_notes(merchant, invoices, low, high, tz, start, end)
-    spans = month_spans(start, end)
+    spans = [(first, last, last + DAY, f"{first:%Y-%m}") for first, last in month_spans(start, end)]
     for invoice in invoices.values():
         rows += _invoice_entries(invoice, start, end, spans)
     rows += _payments(merchant, low, high, tz)
     rows += _credits(merchant, low, high, tz)
-    rows.sort(key=lambda row: (row.date, _KIND_ORDER[row.entry.split(":", 1)[0]], row.entry))
+    rows.sort(key=lambda row: (row.date, _KIND_ORDER[row.entry[:row.entry.index(":")]], row.entry))
     return rows
 
 
 def account_totals(rows: list[Row]) -> dict[str, dict[str, dict[str, Decimal]]]:
     """Per currency and account: debits, credits and their balance (debit − credit)."""
-    totals: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(dict)
+    debits: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    credits: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for row in rows:
-        into = totals[row.currency].setdefault(row.account, {"debit": ZERO, "credit": ZERO, "balance": ZERO})
-        into["debit"] += row.debit
-        into["credit"] += row.credit
-        into["balance"] += row.amount
-    return {currency: {account: accounts[account] for account in ACCOUNTS if account in accounts}
-            for currency, accounts in sorted(totals.items())}  # fmt: skip
+        if row.amount > 0:
+            debits[row.currency, row.account] += row.amount
+        else:
+            credits[row.currency, row.account] -= row.amount
+    totals: dict[str, dict[str, dict[str, Decimal]]] = {}
+    for currency in sorted({currency for currency, _ in (*debits, *credits)}):
+        totals[currency] = {}
+        for account in ACCOUNTS:
+            if (currency, account) in debits or (currency, account) in credits:
+                debit, credit = debits.get((currency, account), ZERO), credits.get((currency, account), ZERO)
+                totals[currency][account] = {"debit": debit, "credit": credit, "balance": debit - credit}
+    return totals
 
 
-def _money_format(currency: str):
-    places = minor_units(currency)
-    return lambda amount: format(amount, f".{places}f")  # amounts here are already whole minor units
+class _Formats(dict):
+    """Per currency: the amount format and its zero; per date: its ISO text (computed once per report)."""
+
+    def money(self, currency: str):
+        found = self.get(currency)
+        if found is None:
+            spec = f".{minor_units(currency)}f"
+            found = self[currency] = (spec, format(ZERO, spec))
+        return found
+
+    def day(self, value: date) -> str:
+        found = self.get(value)
+        if found is None:
+            found = self[value] = value.isoformat()
+        return found
 
 
-def row_values(row: Row, formats: dict | None = None) -> list:
-    """The row as the API and CSV carry it: amounts as strings with the currency's decimals, one side zero."""
-    formats = {} if formats is None else formats
-    money = formats.get(row.currency) or formats.setdefault(row.currency, _money_format(row.currency))
+def row_values(row: Row, formats: _Formats | None = None) -> list:
+    """The row as the API and CSV carry it: amounts as strings with the currency's decimals, one side zero (amounts
+    here are already whole minor units: formatting does not round)."""
+    formats = _Formats() if formats is None else formats
+    spec, zero = formats.money(row.currency)
     amount = row.amount
-    debit, credit = (money(amount), money(ZERO)) if amount > 0 else (money(ZERO), money(-amount))
-    return [row.date.isoformat(), row.entry, row.account, debit, credit, row.currency, row.invoice, row.payment,
+    debit, credit = (format(amount, spec), zero) if amount > 0 else (zero, format(-amount, spec))
+    return [formats.day(row.date), row.entry, row.account, debit, credit, row.currency, row.invoice, row.payment,
             row.credit_note, row.customer]
 
 
 def journal_json(*, merchant: Merchant, start: date, end: date) -> dict:
     rows = journal_rows(merchant=merchant, start=start, end=end)
     totals = account_totals(rows)
-    formats: dict = {}
+    formats = _Formats()
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -341,7 +383,7 @@ def journal_csv(rows: list[Row]) -> Iterator[str]:
     """CSV lines: no cell a spreadsheet would read as a formula (``billing.reports.exports.spreadsheet_text``)."""
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
-    formats: dict = {}
+    formats = _Formats()
     for row in rows:
         yield writer.writerow(["" if value is None else spreadsheet_text(str(value))
                                for value in row_values(row, formats)])  # fmt: skip
