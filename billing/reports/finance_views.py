@@ -1,6 +1,5 @@
 """Cockpit pages of the finance reports: receivables aging (with its chart) and the journal download."""
 
-from datetime import date
 
 from django import forms
 from django.http import FileResponse, StreamingHttpResponse
@@ -10,28 +9,24 @@ from atlas.money import to_str
 from atlas.tenancy import MerchantPageMixin
 from billing.display import date_text, money_text
 from billing.reports.journal import XLSX, journal_csv, journal_rows, journal_xlsx
-from billing.reports.params import EARLIEST, LATEST, MAX_SPAN_DAYS, today
+from billing.reports.params import MAX_SPAN_DAYS, form_date_in_range, today
 from billing.reports.receivables import BUCKETS, aging_rows, aging_totals
 
 BUCKET_LABELS = {"current": "Current", "1_30": "1–30 days", "31_60": "31–60 days", "61_90": "61–90 days",
                  "over_90": "Over 90 days", "total": "Total"}  # fmt: skip
 
 
-def _in_range(value: date | None) -> None:
-    if value is not None and not EARLIEST <= value <= LATEST:
-        raise forms.ValidationError("must be from 2000-01-01 to 2100-12-31")
-
-
 class AgingForm(forms.Form):
     as_of = forms.DateField(required=False, label="As of", widget=forms.DateInput(attrs={"type": "date"}),
-                            validators=[_in_range])  # fmt: skip
+                            validators=[form_date_in_range])  # fmt: skip
     currency = forms.CharField(required=False, max_length=3)
 
 
 class JournalForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=[_in_range])
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=[form_date_in_range])  # fmt: skip
     end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}),
-                          validators=[_in_range])  # fmt: skip
+                          validators=[form_date_in_range])  # fmt: skip
     format = forms.ChoiceField(choices=[("csv", "CSV"), ("xlsx", "Excel (.xlsx), a sheet per month")])
 
     def clean(self):

@@ -50,6 +50,14 @@ def span_params(params, *, default_start: date, default_end: date) -> tuple[date
     return start, end
 
 
+def form_date_in_range(value: date | None) -> None:
+    """The cockpit forms' rule for a date: the same years as the API."""
+    from django import forms
+
+    if value is not None and not EARLIEST <= value <= LATEST:
+        raise forms.ValidationError("must be from 2000-01-01 to 2100-12-31")
+
+
 def format_param(params, choices: tuple[str, ...]) -> str:
     value = params.get("format", "") or choices[0]
     if value not in choices:

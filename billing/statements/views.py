@@ -6,8 +6,7 @@ from django.views.generic import TemplateView
 
 from atlas.tenancy import MerchantPageMixin
 from billing.invoices.pdf import inline_pdf
-from billing.reports.finance_views import _in_range
-from billing.reports.params import MAX_SPAN_DAYS, today
+from billing.reports.params import MAX_SPAN_DAYS, form_date_in_range, today
 from billing.statements.pdf import statement_context, statement_pdf_bytes
 from billing.statements.selectors import customer_statement
 from customers.models import Customer
@@ -15,9 +14,9 @@ from customers.models import Customer
 
 class StatementForm(forms.Form):
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}),
-                            validators=[_in_range])  # fmt: skip
+                            validators=[form_date_in_range])  # fmt: skip
     end = forms.DateField(required=False, label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}),
-                          validators=[_in_range])  # fmt: skip
+                          validators=[form_date_in_range])  # fmt: skip
 
     def clean(self):
         data = super().clean()
