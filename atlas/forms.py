@@ -42,6 +42,7 @@ class MerchantSettingsForm(forms.ModelForm):
             "company_address",
             "company_email",
             "company_tax_id",
+            "payment_instructions",
         ]
         field_classes = {"dunning_days": DaysField}
         widgets = {"company_address": forms.Textarea(attrs={"rows": 3})}

@@ -37,6 +37,7 @@ COCKPIT_NAV = [
     ("Customers", "cockpit:customers"),
     ("Plans", "cockpit:plans"),
     ("Invoices", "cockpit:invoices"),
+    ("Payments", "cockpit:payments"),
     ("Events", "cockpit:events"),
     ("Analytics", "cockpit:analytics"),
     ("Receivables", "cockpit:receivables"),

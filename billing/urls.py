@@ -7,6 +7,7 @@ from billing.customer_page import views as customer_views
 from billing.dunning.views import DunningView
 from billing.imports.views import ImportView
 from billing.invoices.views import InvoiceActionView, InvoiceDetailView, InvoiceListView, InvoicePdfView
+from billing.payments import views as payment_views
 from billing.reports import finance_views
 from billing.reports import views as report_views
 from billing.statements.views import StatementView
@@ -18,7 +19,16 @@ urlpatterns: list = [
     path("invoices/<int:pk>/pdf/", InvoicePdfView.as_view(), name="invoice-pdf"),
     path("invoices/<int:pk>/finalize/", InvoiceActionView.as_view(action="finalize"), name="invoice-finalize"),
     path("invoices/<int:pk>/void/", InvoiceActionView.as_view(action="void"), name="invoice-void"),
-    path("invoices/<int:pk>/mark-paid/", InvoiceActionView.as_view(action="mark-paid"), name="invoice-mark-paid"),
+    path("invoices/<int:pk>/mark-paid/", payment_views.InvoiceMarkPaidView.as_view(), name="invoice-mark-paid"),
+    path("invoices/<int:pk>/payments/", payment_views.InvoicePaymentView.as_view(), name="invoice-payment"),
+    path("payments/", payment_views.PaymentListView.as_view(), name="payments"),
+    path("payments/import/", payment_views.BankImportView.as_view(), name="payment-import"),
+    path("payments/<int:pk>/refund/", payment_views.PaymentRefundView.as_view(), name="payment-refund"),
+    path(
+        "payments/bank/<int:pk>/assign/",
+        payment_views.BankTransactionAssignView.as_view(),
+        name="bank-transaction-assign",
+    ),
     path("invoices/<int:pk>/credit-notes/", InvoiceCreditNoteView.as_view(), name="invoice-credit-note"),
     path(
         "invoices/<int:pk>/credit-notes/<int:note_pk>/pdf/",

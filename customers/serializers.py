@@ -41,6 +41,11 @@ class DecimalRuleField(RuleField):
     pass
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerRuleField(RuleField):
+    pass
+
+
 @extend_schema_field(
     {
         "type": "object",
@@ -79,6 +84,8 @@ class CustomerInputSerializer(serializers.Serializer):
     postal_code = _text("postal_code")
     country = RuleField(validators.country, required=False)
     tax_rate = DecimalRuleField(validators.tax_rate, required=False, allow_null=True)
+    tax_id = RuleField(validators.tax_id, required=False)
+    payment_terms_days = IntegerRuleField(validators.payment_terms_days, required=False, allow_null=True)
     billing_starts_on = DateRuleField(validators.optional_date, required=False, allow_null=True)
     billing_ends_on = DateRuleField(validators.optional_date, required=False, allow_null=True)
     is_test = BooleanRuleField(validators.boolean, required=False)
@@ -121,6 +128,8 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "postal_code",
             "country",
             "tax_rate",
+            "tax_id",
+            "payment_terms_days",
             "billing_starts_on",
             "billing_ends_on",
             "is_test",

@@ -27,6 +27,8 @@ CUSTOMER_FIELDS = (
     "postal_code",
     "country",
     "tax_rate",
+    "tax_id",
+    "payment_terms_days",
     "billing_starts_on",
     "billing_ends_on",
     "is_test",

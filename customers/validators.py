@@ -24,6 +24,7 @@ MAX_LENGTHS = {
     "city": 100,
     "state": 100,
     "postal_code": 20,
+    "tax_id": 64,
 }
 # Customer metadata: a merchant's own labels (CRM ids, segments), not a document store.
 METADATA_MAX_KEYS = 50
@@ -179,3 +180,41 @@ def boolean(value) -> bool:
 def billing_window(starts_on: date | None, ends_on: date | None) -> None:
     if starts_on and ends_on and ends_on <= starts_on:
         raise ValueError("must be after billing_starts_on")
+
+
+# EU VAT numbers start with their member state's code (Greece: EL); python-stdnum knows each one's check digits.
+EU_VAT_PREFIXES = frozenset({"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU",
+                             "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"})
+
+
+def tax_id(value) -> str:
+    """A customer's tax number. One that starts with an EU member state's code is an EU VAT number: checked with
+    python-stdnum (length, format, check digits) and stored compact (``DE 136 695 976`` → ``DE136695976``). Any other
+    (a US EIN, a UK or Swiss number, …) is free text up to 64 characters: formats Atlas does not know are not
+    guessed at."""
+    from stdnum.eu import vat
+    from stdnum.exceptions import ValidationError as NumberError
+
+    value = text(value, "tax_id")
+    compact = "".join(value.split()).upper().replace("-", "").replace(".", "")
+    if compact[:2] in EU_VAT_PREFIXES and any(ch.isdigit() for ch in compact[2:3]):
+        try:
+            return vat.validate(compact)
+        except NumberError as exc:
+            raise ValueError(f"{value!r} is not a valid EU VAT number: {exc}") from None
+    return value
+
+
+def payment_terms_days(value) -> int | None:
+    """Net terms in days (0 to 365), or null for the merchant's."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be a whole number of days")
+    try:
+        days = int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number of days") from None
+    if not 0 <= days <= 365:
+        raise ValueError("must be between 0 and 365 days")
+    return days

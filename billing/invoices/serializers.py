@@ -60,7 +60,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "id", "number", "customer", "subscription", "status", "currency", "period_start", "period_end",
             "issued_at", "due_at", "finalized_at", "paid_at", "voided_at", "grace_until", "is_final", "lines",
             "subtotal", "credits_applied", "tax_rate", "tax", "total", "amount_paid", "amount_due", "credited",
-            "customer_name", "customer_address", "pdf_url",
+            "customer_name", "customer_address", "customer_tax_id", "pdf_url",
         ]  # fmt: skip
 
     def get_number(self, invoice) -> str | None:

@@ -19,6 +19,8 @@ from billing.display import money_text
 from billing.invoices.models import Invoice
 from billing.invoices.pdf import invoice_pdf_context, invoice_pdf_response
 from billing.invoices.services import IllegalTransition, invoice_finalize, invoice_void
+from billing.payments.models import Payment
+from billing.payments.selectors import payments_of_invoice
 
 PAGE_SIZE = 50
 
@@ -93,7 +95,7 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
         page = list(
             invoices.only(
                 "pk", "number", "status", "customer_name", "customer_external_id", "currency", "period_start",
-                "period_end", "issued_at", "due_at", "total", "amount_due", "is_final",
+                "period_end", "issued_at", "due_at", "total", "amount_paid", "amount_due", "is_final",
             )[: PAGE_SIZE + 1]
         )  # fmt: skip
         has_next = len(page) > PAGE_SIZE
@@ -110,6 +112,7 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
                 {
                     "invoice": inv,
                     "total": money_text(inv.total, inv.currency),
+                    "paid": money_text(inv.amount_paid, inv.currency),
                     "due": money_text(inv.amount_due, inv.currency),
                 }
                 for inv in page
@@ -123,7 +126,8 @@ class InvoiceListView(MerchantPageMixin, TemplateView):
 
 
 class InvoiceDetailView(MerchantPageMixin, TemplateView):
-    """The invoice as its PDF shows it, with the credits drawn, the audit trail and the lifecycle actions."""
+    """The invoice as its PDF shows it, with the credits drawn, its payments (``billing.payments.selectors``, read as
+    the credit notes are), the audit trail and the lifecycle actions."""
 
     template_name = "billing/invoice_detail.html"
 
@@ -132,7 +136,7 @@ class InvoiceDetailView(MerchantPageMixin, TemplateView):
         invoice = get_object_or_404(
             self.scoped(Invoice)
             .select_related("merchant", "customer", "subscription__plan_version__plan")
-            .prefetch_related("lines", "audit", "credit_applications__grant", "credit_notes"),
+            .prefetch_related("lines", "audit", "credit_applications__grant", "credit_notes", "payments__refunds"),
             pk=kwargs["pk"],
         )
         status = Invoice.Status
@@ -161,7 +165,16 @@ class InvoiceDetailView(MerchantPageMixin, TemplateView):
             can_void=invoice.status in (status.DRAFT, status.FINALIZED) and not invoice.credited
             and not invoice.amount_paid,
             can_mark_paid=invoice.status == status.FINALIZED,
-        )
+            payments=[
+                {"payment": payment, "amount": money_text(payment.amount, currency),
+                 "credited": money_text(payment.amount_credited, currency) if payment.amount_credited else "",
+                 "refundable": money_text(payment.refundable, currency) if payment.refundable > 0 else "",
+                 "refunds": [(refund, money_text(refund.amount, currency)) for refund in payment.refunds.all()]}
+                for payment in payments_of_invoice(invoice)
+            ],
+            payment_methods=Payment.Method.choices,
+            amount_due=money_text(invoice.amount_due, currency),
+        )  # fmt: skip
         return context
 
 

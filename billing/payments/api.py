@@ -6,7 +6,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from atlas.api.exceptions import Conflict
@@ -126,7 +125,6 @@ class PaymentImportView(MerchantGenericView):
     number, or whose amount is exactly what one open invoice owes, pay it; the others are listed as unmatched."""
 
     queryset = Payment.objects.all()
-    parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": ImportInputSerializer}, responses=ImportResultSerializer)
     def post(self, request):

@@ -18,7 +18,9 @@ The rules:
   imported before, or appears earlier in the same file, is a ``duplicate`` and is not applied again: re-importing a
   statement (or one that overlaps the last) never pays twice. Two genuine transfers identical in all four are
   recorded by hand.
-- Any row error: nothing is written and every error is reported by row and column. ``dry_run`` runs the whole
+- Any row error: nothing is written and every error is reported by row and column (in two phases, as the customers
+  import: the cells of every row first; then, when they all pass, what needs the database, such as a currency that
+  is not the named invoice's). ``dry_run`` runs the whole
   import, matching included, and rolls it back: the preview is exactly what the import would do.
 """
 
@@ -46,7 +48,7 @@ MAX_ROWS = 5_000
 MAX_REFERENCE = 500
 MAX_DIGITS = 15
 # An invoice number inside a reference: a prefix, the year and six digits, not glued to more letters or digits.
-NUMBER = re.compile(r"(?<![A-Z0-9])([A-Z0-9][A-Z0-9_-]*-[0-9]{4}-[0-9]{6})(?![0-9])")
+NUMBER = re.compile(r"(?<![A-Z0-9])([A-Z0-9][A-Z0-9_-]*-[0-9]{4}-[0-9]{6})(?![A-Z0-9])")
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Records for the tenant-isolation walk: a finalized invoice with a usage line and a credit note, and a credit
-grant."""
+"""Records for the tenant-isolation walk: a finalized invoice with a usage line, a credit note and a partial payment
+with a refund, and a credit grant."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -10,6 +10,7 @@ from billing.credit_notes.services import credit_note_issue
 from billing.credits.services import credit_grant_create
 from billing.invoices.services import invoice_finalize
 from billing.models import Invoice, InvoiceEvent, InvoiceLine, Subscription
+from billing.payments.services import payment_record, payment_refund
 from catalog.models import Metric, Plan, PlanVersion
 from customers.models import Customer
 
@@ -52,3 +53,7 @@ def populate(merchant, ctx: dict) -> None:
     ctx["credit_grant"] = credit_grant_create(
         merchant=merchant, customer=customer, amount=Decimal("10.00"), currency=customer.currency, reason="tenancy"
     )
+    ctx["payment"] = payment_record(
+        invoice=ctx["invoice"], amount=Decimal("1.00"), method="bank_transfer", reference="tenancy", actor="tenancy"
+    )
+    ctx["refund"] = payment_refund(payment=ctx["payment"], amount=Decimal("0.50"), actor="tenancy")
