@@ -118,7 +118,7 @@ def reminder_message(*, invoice: Invoice, step: int) -> tuple[str, str]:
         "total": f"{money_text(invoice.total, currency)} {currency}",
         "issued": date_text(invoice.issued_at, tz), "due": date_text(invoice.due_at, tz),
         "merchant_name": merchant.company_name or merchant.name, "merchant_email": merchant.company_email,
-        "payment_instructions": getattr(merchant, "payment_instructions", ""),
+        "payment_instructions": merchant.payment_instructions,
     })  # fmt: skip
     return subject, body
 

@@ -180,7 +180,10 @@ def test_the_nightly_run_reports_its_reminders(inbox, invoice):
 
 
 def test_the_preview_is_the_message_that_is_sent(invoice):
+    merchant_update(merchant=invoice.merchant, payment_instructions="IBAN DE00 1234 5678 9000")
+    invoice.merchant.refresh_from_db()
     subject, body = reminder_message(invoice=invoice, step=7)
+    assert "How to pay:\nIBAN DE00 1234 5678 9000\n" in body
     assert subject == "Reminder: invoice INV-2026-000001 is 7 days past due"
     assert body.startswith("Dear Alpha Inc.,\n\nOur records show that invoice INV-2026-000001, issued on Jan 1, 2026")
     assert body.rstrip().endswith("Acme Cloud Ltd")
