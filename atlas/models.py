@@ -24,6 +24,21 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known IANA time zone")
 
 
+DUNNING_MAX_STEPS = 10
+
+
+def validate_dunning_days(value) -> None:
+    """Reminder steps: whole days past due, 1 to 365, increasing, at most ten (docs/receivables.md)."""
+    if not isinstance(value, list) or not all(isinstance(day, int) and not isinstance(day, bool) for day in value):
+        raise ValidationError("must be a list of whole days, such as [3, 7, 14]")
+    if len(value) > DUNNING_MAX_STEPS:
+        raise ValidationError(f"at most {DUNNING_MAX_STEPS} steps")
+    if any(not 1 <= day <= 365 for day in value):
+        raise ValidationError("each step must be from 1 to 365 days past due")
+    if any(later <= earlier for earlier, later in zip(value, value[1:], strict=False)):
+        raise ValidationError("steps must increase, each day once: [3, 7, 14]")
+
+
 class Merchant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -58,6 +73,10 @@ class Merchant(models.Model):
         help_text="How pages and documents write money, quantities and dates (1,234.56 or 1.234,56; Jan 5, 2026).",
     )
     payment_terms_days = models.PositiveSmallIntegerField(default=30)
+    dunning_days = models.JSONField(
+        default=list, blank=True, validators=[validate_dunning_days],
+        help_text="Days past due on which unpaid invoices are e-mailed a reminder, e.g. [3, 7, 14].",
+    )  # fmt: skip
 
     # Company details printed on invoices.
     company_name = models.CharField(max_length=200, blank=True)

@@ -50,6 +50,7 @@ COCKPIT_NAV = [
     ("Events", "cockpit:events"),
     ("Billing rules", "cockpit:billing-rules"),
     ("Analytics", "cockpit:analytics"),
+    ("Receivables", "cockpit:receivables"),
     ("Exports", "cockpit:exports"),
     ("Team", "cockpit:team"),
     ("Audit log", "cockpit:audit-log"),

@@ -32,6 +32,8 @@ API_MODULES = [
     "billing.payments.api",
     "billing.credits.api",
     "billing.runs.api",
+    "billing.reports.finance_api",
+    "billing.statements.api",
 ]
 COCKPIT_MODULES = [
     "atlas.cockpit_urls",

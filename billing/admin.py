@@ -144,3 +144,6 @@ class BankTransactionAdmin(ReadOnlyAdmin):
     list_filter = ["status", "matched_by", "merchant"]
     list_select_related = ["merchant"]
     search_fields = ["reference", "file_name"]
+
+
+import billing.dunning.admin  # noqa: E402,F401  (dunning keeps its admin in its room)

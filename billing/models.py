@@ -6,6 +6,7 @@ the tests may use this index.
 
 from billing.credit_notes.models import CreditNote, CreditNoteLine
 from billing.credits.models import CreditApplication, CreditGrant, CreditLedgerEntry
+from billing.dunning.models import DunningReminder
 from billing.invoices.models import Invoice, InvoiceCounter, InvoiceEvent, InvoiceLine
 from billing.payments.models import BankTransaction, Payment, Refund
 from billing.runs.models import BillingRun
@@ -19,6 +20,7 @@ __all__ = [
     "CreditLedgerEntry",
     "CreditNote",
     "CreditNoteLine",
+    "DunningReminder",
     "Invoice",
     "InvoiceCounter",
     "InvoiceEvent",

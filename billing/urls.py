@@ -5,10 +5,13 @@ from django.urls import path
 from billing.credit_notes.views import CreditNotePdfView, InvoiceCreditNoteView
 from billing.customer_page import subscriptions as customer_subscriptions
 from billing.customer_page import views as customer_views
+from billing.dunning.views import DunningView
 from billing.imports.views import ImportView
 from billing.invoices.views import InvoiceActionView, InvoiceDetailView, InvoiceListView, InvoicePdfView
 from billing.payments import views as payment_views
+from billing.reports import finance_views
 from billing.reports import views as report_views
+from billing.statements.views import StatementView
 
 urlpatterns: list = [
     path("", report_views.DashboardView.as_view(), name="dashboard"),
@@ -36,6 +39,9 @@ urlpatterns: list = [
     path("analytics/", report_views.AnalyticsView.as_view(), name="analytics"),
     path("exports/", report_views.ExportsView.as_view(), name="exports"),
     path("exports/download/", report_views.ExportDownloadView.as_view(), name="export-download"),
+    path("receivables/", finance_views.ReceivablesView.as_view(), name="receivables"),
+    path("receivables/journal/", finance_views.JournalDownloadView.as_view(), name="journal-download"),
+    path("dunning/", DunningView.as_view(), name="dunning"),
     # The CSV import page (billing/imports/): customers or subscriptions files; before the customer page's path.
     path("customers/import/", ImportView.as_view(), name="customer-import"),
     # The customer page (billing/customer_page/): it composes every app.
@@ -50,6 +56,8 @@ urlpatterns: list = [
         customer_views.CustomerUserDeprovisionView.as_view(),
         name="customer-user-deprovision",
     ),
+    path("customers/<str:external_id>/statement/", StatementView.as_view(), name="customer-statement"),
+    path("customers/<str:external_id>/statement/pdf/", StatementView.as_view(pdf=True), name="customer-statement-pdf"),
     path(
         "customers/<str:external_id>/credits/",
         customer_views.CustomerCreditGrantView.as_view(),

@@ -2,12 +2,13 @@
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from atlas.models import Merchant, validate_timezone
+from atlas.models import DUNNING_MAX_STEPS, Merchant, validate_dunning_days, validate_timezone
 from atlas.services import merchant_update
 
 
@@ -17,7 +18,18 @@ class MerchantSerializer(serializers.ModelSerializer):
         max_digits=7, decimal_places=6, min_value=Decimal("0"), max_value=Decimal("1")
     )
     timezone = serializers.CharField(validators=[validate_timezone])
+    dunning_days = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=365), max_length=DUNNING_MAX_STEPS, required=False,
+        help_text="Days past due on which unpaid invoices are e-mailed a reminder, e.g. [3, 7, 14].",
+    )  # fmt: skip
     payment_instructions = serializers.CharField(max_length=2000, allow_blank=True, required=False)
+
+    def validate_dunning_days(self, value: list[int]) -> list[int]:
+        try:
+            validate_dunning_days(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
 
     class Meta:
         model = Merchant
@@ -31,6 +43,7 @@ class MerchantSerializer(serializers.ModelSerializer):
             "timezone",
             "locale",
             "payment_terms_days",
+            "dunning_days",
             "company_name",
             "company_address",
             "company_email",

@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from billing.dunning.services import dunning_run
 from billing.runs.engine import billing_run
 
 NIGHTLY_SCHEDULE = "atlas-nightly-billing-run"
@@ -16,7 +17,8 @@ NIGHTLY_SCHEDULE = "atlas-nightly-billing-run"
 
 def billing_run_nightly(as_of: str | None = None) -> dict:
     instant = datetime.fromisoformat(as_of) if as_of else timezone.now()
-    return billing_run(as_of=instant, trigger="nightly schedule").stats
+    stats = billing_run(as_of=instant, trigger="nightly schedule").stats
+    return {**stats, "dunning": dunning_run(as_of=instant).as_dict()}  # reminders after the run's invoices commit
 
 
 def next_nightly_run(now: datetime | None = None) -> datetime:
