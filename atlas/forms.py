@@ -74,6 +74,7 @@ class MerchantSettingsForm(forms.ModelForm):
         ("Billing", ["billing_day", "invoice_grace_hours", "payment_terms_days", "invoice_prefix",
                      "default_tax_rate"]),
         ("Formats", ["timezone", "locale"]),
+        ("Payments and reminders", ["payment_instructions", "dunning_days"]),
         ("Company details on invoices", ["name", "company_name", "company_address", "company_email",
                                          "company_tax_id"]),
     ]  # fmt: skip

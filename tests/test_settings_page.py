@@ -92,6 +92,7 @@ def test_settings_are_grouped_and_a_new_field_lands_in_other_settings(tenant):
     assert [(title, [field.name for field in fields]) for title, fields in form.sections()] == [
         ("Billing", ["billing_day", "invoice_grace_hours", "payment_terms_days", "invoice_prefix", "default_tax_rate"]),
         ("Formats", ["timezone", "locale"]),
+        ("Payments and reminders", ["payment_instructions", "dunning_days"]),
         ("Company details on invoices", ["name", "company_name", "company_address", "company_email",
                                          "company_tax_id"]),
     ]  # fmt: skip

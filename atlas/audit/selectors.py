@@ -1,7 +1,10 @@
 """Reads for the audit log: one merchant's entries, filtered, and one object's history."""
 
+from decimal import Decimal, InvalidOperation
+
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.db import models
 from django.db.models import Model, QuerySet
 
 from atlas.audit.context import merchant_id_of
@@ -44,11 +47,13 @@ def change_rows(entry: AuditEntry) -> list[dict]:
     """``[{"field": verbose name, "old": …, "new": …}]`` for display, in the model's field order."""
     changes = entry.changes if isinstance(entry.changes, dict) else {}
     model = entry.content_type.model_class() if entry.content_type_id else None
-    order, names = {}, {}
+    order, names, decimals = {}, {}, set()
     if model is not None:
         for position, field in enumerate(model._meta.concrete_fields):
             order[field.name] = position
             names[field.name] = str(field.verbose_name)
+            if isinstance(field, models.DecimalField):
+                decimals.add(field.name)
     rows = []
     for name in sorted(changes, key=lambda key: (order.get(key, len(order)), key)):
         value = changes[name]
@@ -56,12 +61,26 @@ def change_rows(entry: AuditEntry) -> list[dict]:
             old, new = value
         else:  # many-to-many entries: {"type": "m2m", "operation", "objects"}
             old, new = "", value
-        rows.append({"field": names.get(name, name), "name": name, "old": _shown(old), "new": _shown(new)})
+        shown = _decimal_shown if name in decimals else _shown
+        rows.append({"field": names.get(name, name), "name": name, "old": shown(old), "new": shown(new)})
     return rows
 
 
 def _shown(value) -> str:
     return "—" if value in (None, "None", "") else str(value)
+
+
+def _decimal_shown(value) -> str:
+    """A stored decimal for people: "-1122.9400" reads "-1,122.94"; digits that matter are kept (0.123456)."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return _shown(value)
+    if not number.is_finite():
+        return _shown(value)
+    if number == number.quantize(Decimal("0.01")):
+        return f"{number:,.2f}"
+    return f"{number.normalize():,f}"
 
 
 def entry_rows(entries) -> list[dict]:

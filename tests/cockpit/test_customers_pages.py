@@ -27,7 +27,7 @@ from tests.cockpit.pagedata import (
 pytestmark = pytest.mark.django_db
 
 LIST_QUERIES = 7
-DETAIL_QUERIES = 44
+DETAIL_QUERIES = 47  # + payments, the upcoming invoice, scoped limits and the history
 
 
 @pytest.fixture

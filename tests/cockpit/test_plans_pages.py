@@ -11,7 +11,7 @@ from tests.cockpit.pagedata import api_catalog, login, login_viewer, pro_plan
 pytestmark = pytest.mark.django_db
 
 LIST_QUERIES = 9
-DETAIL_QUERIES = 9
+DETAIL_QUERIES = 11  # + the plan's history (entries and their actors)
 
 
 @pytest.fixture
