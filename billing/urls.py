@@ -30,6 +30,11 @@ urlpatterns: list = [
         payment_views.BankTransactionAssignView.as_view(),
         name="bank-transaction-assign",
     ),
+    path(
+        "payments/bank/<int:pk>/dismiss/",
+        payment_views.BankTransactionDismissView.as_view(),
+        name="bank-transaction-dismiss",
+    ),
     path("invoices/<int:pk>/credit-notes/", InvoiceCreditNoteView.as_view(), name="invoice-credit-note"),
     path(
         "invoices/<int:pk>/credit-notes/<int:note_pk>/pdf/",

@@ -31,6 +31,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -293,3 +294,20 @@ def bank_transaction_assign(*, bank_transaction: BankTransaction, invoice: Invoi
         locked.note = f"assigned by {as_actor(actor).label}"[:300]
         locked.save(update_fields=["status", "matched_by", "payment", "note"])
     return payment
+
+
+def bank_transaction_dismiss(*, bank_transaction: BankTransaction, reason: str, actor: Actor | str) -> BankTransaction:
+    """Staff set aside an unmatched statement line that pays no invoice (a bank fee, a supplier's refund): it leaves
+    the unmatched list with the reason and who dismissed it, and stays on record (its key still refuses a re-import).
+    Raises ``ValidationError`` on ``reason`` when blank and on ``status`` when the line is not unmatched."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why this line pays no invoice."})
+    with transaction.atomic():
+        locked = BankTransaction.objects.select_for_update().get(pk=bank_transaction.pk)
+        if locked.status != BankTransaction.Status.UNMATCHED:
+            raise ValidationError({"status": f"Only an unmatched line can be dismissed; this one is {locked.status}."})
+        locked.status = BankTransaction.Status.DISMISSED
+        locked.note = f"dismissed by {as_actor(actor).label}: {reason}"[:300]
+        locked.save(update_fields=["status", "note"])
+    return locked

@@ -21,7 +21,7 @@ from atlas.tenancy import MerchantEditMixin, MerchantPageMixin
 from billing.display import money_text
 from billing.invoices.models import Invoice
 from billing.invoices.services import IllegalTransition
-from billing.payments.bank_import import bank_statement_import, bank_transaction_assign
+from billing.payments.bank_import import bank_statement_import, bank_transaction_assign, bank_transaction_dismiss
 from billing.payments.models import BankTransaction, Payment
 from billing.payments.services import invoice_mark_paid, payment_record, payment_refund
 from metering.provisioning import Actor
@@ -277,4 +277,20 @@ class BankTransactionAssignView(MerchantEditMixin, View):
         else:
             messages.success(request, f"{money_text(payment.amount, payment.currency)} {payment.currency} of "
                                       f"{line.date:%Y-%m-%d} paid to {invoice.number}.")  # fmt: skip
+        return redirect("cockpit:payment-import")
+
+
+class BankTransactionDismissView(MerchantEditMixin, View):
+    """POST only: set aside an unmatched statement line that pays no invoice, with the reason."""
+
+    def post(self, request, pk):
+        line = get_object_or_404(self.scoped(BankTransaction), pk=pk)
+        try:
+            bank_transaction_dismiss(bank_transaction=line, reason=request.POST.get("reason", ""),
+                                     actor=cockpit_actor(request))  # fmt: skip
+        except ValidationError as exc:
+            messages.error(request, f"Nothing changed: {_errors_text(exc)}")
+        else:
+            messages.success(request, f"The line of {line.date:%Y-%m-%d} ({line.reference or 'no reference'}) "
+                                      "was dismissed.")  # fmt: skip
         return redirect("cockpit:payment-import")

@@ -2,12 +2,19 @@
 staff, dry run writes nothing, re-imports and duplicate rows never pay twice, errors by row and column."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from billing.models import BankTransaction, CreditGrant, Invoice, Payment
-from billing.payments.bank_import import bank_statement_import, bank_transaction_assign, numbers_in
+from billing.payments.bank_import import (
+    bank_statement_import,
+    bank_transaction_assign,
+    bank_transaction_dismiss,
+    numbers_in,
+)
 from tests.billing.test_invoices_helpers import D, at
 from tests.billing.test_payments import hundred
+from tests.cockpit.builders import login, login_viewer
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +153,33 @@ def test_staff_assign_an_unmatched_row_by_hand(tenant, invoices):
     assert (line.status, line.matched_by, line.payment_id, payment.amount) == ("matched", "hand", payment.pk,
                                                                               D("100.00"))  # fmt: skip
     assert Invoice.objects.get(pk=invoices["beta"].pk).status == "paid"
+
+
+def test_staff_dismiss_a_line_that_pays_no_invoice_with_the_reason(client, tenant, other_tenant, invoices):
+    upload(tenant, HEADER + "2026-01-10,-4.50,USD,bank fee\n2026-01-11,100.00,USD,transfer\n")
+    line = BankTransaction.objects.get(reference="transfer")
+    login(client, tenant)
+    url = f"/payments/bank/{line.pk}/dismiss/"
+    assert client.post(url, {"reason": "  "}).status_code == 302
+    line.refresh_from_db()
+    assert line.status == "unmatched"  # no reason: nothing changed
+    login(client, other_tenant)
+    assert client.post(url, {"reason": "theirs"}).status_code == 404
+    login_viewer(client, tenant)
+    assert client.post(url, {"reason": "viewer"}).status_code == 403
+    login(client, tenant)
+    assert client.post(url, {"reason": "supplier refund"}).status_code == 302
+    line.refresh_from_db()
+    assert line.status == "dismissed"
+    assert line.note.endswith(": supplier refund")
+    assert Payment.objects.count() == 0
+    page = client.get("/payments/import/").content.decode()
+    assert "transfer" not in page.split('id="unmatched"')[1]
+    with pytest.raises(ValidationError) as refused:
+        bank_transaction_dismiss(bank_transaction=line, reason="again", actor="test")
+    assert "status" in refused.value.message_dict
+    again = upload(tenant, HEADER + "2026-01-11,100.00,USD,transfer\n").json()
+    assert again["rows"][0]["status"] == "duplicate"
 
 
 def test_invoice_numbers_are_whole_tokens():
