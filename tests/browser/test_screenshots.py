@@ -54,6 +54,12 @@ def test_capture_the_main_pages(page, live_server, transactional_db, settings, t
         "events": reverse("cockpit:events"),
         "analytics": reverse("cockpit:analytics"),
         "settings": reverse("cockpit:settings"),
+        "metrics": reverse("cockpit:metrics"),
+        "payments": reverse("cockpit:payments"),
+        "receivables": reverse("cockpit:receivables"),
+        "billing-rules": reverse("cockpit:billing-rules"),
+        "team": reverse("cockpit:team"),
+        "audit-log": reverse("cockpit:audit-log"),
     }
 
     page.add_init_script(NO_CHART_ANIMATION)
