@@ -336,11 +336,11 @@ def account_totals(rows: list[Row]) -> dict[str, dict[str, dict[str, Decimal]]]:
     """Per currency and account: debits, credits and their balance (debit − credit)."""
     debits: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     credits: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for row in rows:
-        if row.amount > 0:
-            debits[row.currency, row.account] += row.amount
+    for _, _, account, amount, currency, *_ in rows:
+        if amount > 0:
+            debits[currency, account] += amount
         else:
-            credits[row.currency, row.account] -= row.amount
+            credits[currency, account] -= amount
     totals: dict[str, dict[str, dict[str, Decimal]]] = {}
     for currency in sorted({currency for currency, _ in (*debits, *credits)}):
         totals[currency] = {}
