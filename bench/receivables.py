@@ -6,10 +6,11 @@ over the same rows in the same run. The book: one merchant, one subscription per
 (100.00) and the previous month's usage in arrears (from 0.00 to 9.99); 80 % of invoices paid ten days after issue,
 one in fifty of the unpaid ones credited 10.00. Built with ``bulk_create`` in its own database (created if missing).
 
-    python bench/receivables.py [--scale 0.1] [--repeat 3]
+    python bench/receivables.py [--scale 0.1] [--repeat 3] [--reuse]
 
 ``DATABASE_URL`` defaults to ``postgres://postgres@127.0.0.1:5432/atlas_money_bench``; every run builds a fresh
-merchant in it.
+merchant in it, unless ``--reuse`` finds the book a previous run built at the same scale (the latest such merchant)
+and measures it again.
 """
 
 import argparse
@@ -122,6 +123,20 @@ def build(customers: int):
     return merchant, len(invoices), len(lines), len(payments)
 
 
+def reused(customers: int):
+    """The latest book built by a previous run with ``customers`` customers and all its invoices, or None."""
+    from atlas.models import Merchant
+    from billing.models import Invoice, InvoiceLine
+    from billing.payments.models import Payment
+
+    for merchant in Merchant.objects.filter(name="Receivables bench", slug__startswith="receivables-").order_by("-pk"):
+        invoices = Invoice.objects.filter(merchant=merchant).count()
+        if merchant.customers.count() == customers and invoices == customers * MONTHS:
+            return (merchant, invoices, InvoiceLine.objects.filter(merchant=merchant).count(),
+                    Payment.objects.filter(merchant=merchant).count())  # fmt: skip
+    return None
+
+
 def timed(function, repeat: int):
     best, result = None, None
     for _ in range(repeat):
@@ -136,6 +151,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 10,000 customers (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is printed")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the book a previous run built at this scale, if any, not a new one")  # fmt: skip
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/receivables.py needs PostgreSQL: set DATABASE_URL")
@@ -144,10 +161,17 @@ def main() -> None:
     from billing.reports.journal import journal_json
     from billing.reports.receivables import receivables_report
 
-    t0 = time.perf_counter()
-    merchant, invoices, lines, payments = build(max(10, int(CUSTOMERS * args.scale)))
-    print(f"book: {invoices:,} invoices, {lines:,} lines, {payments:,} payments, "
-          f"{merchant.customers.count():,} customers; built in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    customers = max(10, int(CUSTOMERS * args.scale))
+    found = reused(customers) if args.reuse else None
+    if found is not None:
+        merchant, invoices, lines, payments = found
+        print(f"book: {invoices:,} invoices, {lines:,} lines, {payments:,} payments, "
+              f"{merchant.customers.count():,} customers; reused ({merchant.slug})")  # fmt: skip
+    else:
+        t0 = time.perf_counter()
+        merchant, invoices, lines, payments = build(customers)
+        print(f"book: {invoices:,} invoices, {lines:,} lines, {payments:,} payments, "
+              f"{merchant.customers.count():,} customers; built in {time.perf_counter() - t0:.1f} s")  # fmt: skip
 
     as_of = date(2026, 10, 20)
     aging, report = timed(lambda: receivables_report(merchant=merchant, as_of=as_of), args.repeat)
