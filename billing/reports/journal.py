@@ -417,31 +417,41 @@ def journal_csv(rows: list[Row]) -> Iterator[str]:
 
 
 def journal_xlsx(rows: list[Row]):
-    """An open temporary file: the workbook, one sheet per month (``2026-01``), amounts as numbers."""
+    """An open temporary file: the workbook, one sheet per month (``2026-01``), amounts as numbers.
+
+    Text goes through ``spreadsheet_text`` first, so no cell starts like a formula; only the dates and amounts are
+    styled cells (a styled cell costs far more to write than a plain value)."""
     workbook = Workbook(write_only=True)
     sheets: dict[str, object] = {}
+    money_formats: dict[str, str] = {}
+    texts: dict[str, str] = {}
+
+    def text(value):
+        if not isinstance(value, str):
+            return value  # None and numbers as they are
+        shown = texts.get(value)
+        if shown is None:
+            shown = texts[value] = spreadsheet_text(ILLEGAL_CHARACTERS_RE.sub("", value))
+        return shown
+
     for row in rows:
         title = f"{row.date:%Y-%m}"
         sheet = sheets.get(title)
         if sheet is None:
             sheet = sheets[title] = workbook.create_sheet(title=title)
             sheet.append(list(COLUMNS))
-        money = "#,##0" + ("." + "0" * minor_units(row.currency) if minor_units(row.currency) else "")
-        cells = []
-        values = [row.date, row.entry, row.account, row.debit, row.credit, row.currency, row.invoice, row.payment,
-                  row.credit_note, row.customer]
-        for name, value in zip(COLUMNS, values, strict=True):
-            if isinstance(value, str):
-                value = spreadsheet_text(ILLEGAL_CHARACTERS_RE.sub("", value))
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # never a live formula
-            elif name in ("debit", "credit"):
-                cell.number_format = money
-            elif name == "date":
-                cell.number_format = "yyyy-mm-dd"
-            cells.append(cell)
-        sheet.append(cells)
+        money = money_formats.get(row.currency)
+        if money is None:
+            places = minor_units(row.currency)
+            money = money_formats[row.currency] = "#,##0" + ("." + "0" * places if places else "")
+        day = WriteOnlyCell(sheet, value=row.date)
+        day.number_format = "yyyy-mm-dd"
+        debit = WriteOnlyCell(sheet, value=row.debit)
+        debit.number_format = money
+        credit = WriteOnlyCell(sheet, value=row.credit)
+        credit.number_format = money
+        sheet.append([day, text(row.entry), text(row.account), debit, credit, text(row.currency), text(row.invoice),
+                      text(row.payment), text(row.credit_note), text(row.customer)])  # fmt: skip
     if not sheets:
         workbook.create_sheet(title="journal").append(list(COLUMNS))
     handle = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - returned open; FileResponse closes it
