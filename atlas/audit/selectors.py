@@ -1,7 +1,5 @@
 """Reads for the audit log: one merchant's entries, filtered, and one object's history."""
 
-from decimal import Decimal, InvalidOperation
-
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -9,6 +7,7 @@ from django.db.models import Model, QuerySet
 
 from atlas.audit.context import merchant_id_of
 from atlas.models import AuditEntry
+from billing.display import quantity_text
 
 
 def audited_models() -> list[type[Model]]:
@@ -71,16 +70,8 @@ def _shown(value) -> str:
 
 
 def _decimal_shown(value) -> str:
-    """A stored decimal for people: "-1122.9400" reads "-1,122.94"; digits that matter are kept (0.123456)."""
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return _shown(value)
-    if not number.is_finite():
-        return _shown(value)
-    if number == number.quantize(Decimal("0.01")):
-        return f"{number:,.2f}"
-    return f"{number.normalize():,f}"
+    """A stored decimal as documents show quantities ("-1122.9400" reads "-1,122.94", in the merchant's format)."""
+    return quantity_text(value) or _shown(value)
 
 
 def entry_rows(entries) -> list[dict]:
