@@ -98,6 +98,17 @@ def quantity_text(value, places: int = QUANTITY_PLACES) -> str:
     return _grouped(rounded, decimals)
 
 
+def amount_text(value) -> str:
+    """A stored amount whose currency is not at hand (the audit log's old and new values): two decimals, more
+    when they matter, up to ``QUANTITY_PLACES`` (``-1122.9400`` → ``-1,122.94``, ``0`` → ``0.00``)."""
+    number = _decimal(value)
+    if number is None:
+        return ""
+    significant = max(-number.normalize().as_tuple().exponent, 0)
+    places = max(2, min(significant, QUANTITY_PLACES))
+    return _grouped(number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP) + 0, places)
+
+
 def percent_text(rate, places: int | None = None) -> str:
     """A rate as a percentage: ``0.19`` → ``19``, ``0.0825`` → ``8.25``; with ``places``, exactly that many
     decimals (``1.375``, 2 → ``137.50``)."""

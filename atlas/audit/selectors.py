@@ -7,7 +7,7 @@ from django.db.models import Model, QuerySet
 
 from atlas.audit.context import merchant_id_of
 from atlas.models import AuditEntry
-from billing.display import quantity_text
+from billing.display import amount_text
 
 
 def audited_models() -> list[type[Model]]:
@@ -70,8 +70,8 @@ def _shown(value) -> str:
 
 
 def _decimal_shown(value) -> str:
-    """A stored decimal as documents show quantities ("-1122.9400" reads "-1,122.94", in the merchant's format)."""
-    return quantity_text(value) or _shown(value)
+    """A stored decimal in the merchant's number format ("-1122.9400" reads "-1,122.94")."""
+    return amount_text(value) or _shown(value)
 
 
 def entry_rows(entries) -> list[dict]:

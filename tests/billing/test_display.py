@@ -107,3 +107,13 @@ def test_an_unknown_locale_falls_back_to_english():
 
     with use_locale("xx"):
         assert display.money_text(D("1234.5"), "EUR") == "1,234.50"
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("-1122.9400", "-1,122.94"), ("0", "0.00"), ("0.200000", "0.20"), ("34.8", "34.80"),
+    ("1234567.123456", "1,234,567.1235"), ("not a number", ""), (None, ""),
+])  # fmt: skip
+def test_an_amount_without_its_currency_reads_with_two_decimals_or_the_ones_that_matter(value, shown):
+    from billing.display import amount_text
+
+    assert amount_text(value) == shown
